@@ -1,0 +1,37 @@
+# rvcloud: `make demo` and `make test` do all set-up on a fresh machine.
+SHELL := /bin/bash
+PY ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+SHARED ?= $(abspath ../shared/data/mrt)
+export RVCLOUD_SHARED_MRT := $(SHARED)
+
+.PHONY: venv tools proto test lint demo bench clean
+
+venv: $(VENV)/.stamp
+$(VENV)/.stamp: pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+# Debian tools the tests use as oracles (bgpdump) and for parallel bzip2.
+tools:
+	@command -v bgpdump >/dev/null && command -v lbzip2 >/dev/null || { \
+	  (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bgpdump lbzip2 >/dev/null; }
+
+# Regenerate the gRPC code from proto/ (a test fails when the committed code is stale).
+proto: venv
+	$(BIN)/python -m grpc_tools.protoc -I proto --python_out=proto --pyi_out=proto \
+	  --grpc_python_out=proto proto/rvcloud/v1/gateway.proto
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy -p rvcloud
+
+test: venv tools
+	$(BIN)/python -m pytest -q
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

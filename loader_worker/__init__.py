@@ -1,0 +1,1 @@
+"""loader_worker."""

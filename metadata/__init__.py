@@ -1,0 +1,1 @@
+"""The metadata service: file status records and their stores."""
