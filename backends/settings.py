@@ -1,0 +1,72 @@
+"""Service settings: which backend each stage talks to, from flags or RVCLOUD_* env vars.
+
+Flags win over environment variables, which win over the defaults. The defaults are
+the embedded backends under ``./rvcloud-data`` so that a stage started with no
+configuration still runs on one machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import dataclass
+
+DEFAULT_DATA_DIR = "rvcloud-data"
+
+_ENV = {
+    "blob": "RVCLOUD_BLOB",
+    "bus": "RVCLOUD_BUS",
+    "status": "RVCLOUD_STATUS",
+    "warehouse": "RVCLOUD_WAREHOUSE",
+    "topic_stored": "RVCLOUD_TOPIC_STORED",
+    "topic_converted": "RVCLOUD_TOPIC_CONVERTED",
+}
+
+
+def embedded_urls(data_dir: str) -> dict[str, str]:
+    """Backend URLs for the embedded (one machine, no cloud account) setup."""
+    d = os.path.abspath(data_dir)
+    return {
+        "blob": f"file://{d}/blobs",
+        "bus": f"sqlite://{d}/bus.db",
+        "status": f"sqlite://{d}/status.db",
+        "warehouse": f"duckdb://{d}/warehouse.duckdb",
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    blob: str
+    bus: str
+    status: str
+    warehouse: str
+    topic_stored: str = "rvcloud-stored"
+    topic_converted: str = "rvcloud-converted"
+
+    @classmethod
+    def from_env(cls, overrides: dict[str, str | None] | None = None) -> Settings:
+        defaults = embedded_urls(os.environ.get("RVCLOUD_DATA_DIR", DEFAULT_DATA_DIR))
+        defaults["topic_stored"] = "rvcloud-stored"
+        defaults["topic_converted"] = "rvcloud-converted"
+        values: dict[str, str] = {}
+        for key, env in _ENV.items():
+            flag = (overrides or {}).get(key)
+            values[key] = flag or os.environ.get(env) or defaults[key]
+        return cls(**values)
+
+    @classmethod
+    def from_args(cls, ns: argparse.Namespace) -> Settings:
+        return cls.from_env({k: getattr(ns, k, None) for k in _ENV})
+
+
+def add_backend_args(parser: argparse.ArgumentParser) -> None:
+    """Add --blob/--bus/--status/--warehouse (and topic) flags to a stage's parser."""
+    g = parser.add_argument_group("backends (flag, else env var, else embedded under ./rvcloud-data)")
+    g.add_argument("--blob", help="blob store URL: file:///DIR (env RVCLOUD_BLOB)")
+    g.add_argument("--bus", help="event bus URL: memory:// or sqlite:///FILE (env RVCLOUD_BUS)")
+    g.add_argument("--status", help="status store URL: sqlite:///FILE (env RVCLOUD_STATUS)")
+    g.add_argument("--warehouse", help="warehouse URL: duckdb:///FILE (env RVCLOUD_WAREHOUSE)")
+    g.add_argument("--topic-stored", dest="topic_stored", help="topic for 'stored' events (env RVCLOUD_TOPIC_STORED)")
+    g.add_argument(
+        "--topic-converted", dest="topic_converted", help="topic for 'converted' events (env RVCLOUD_TOPIC_CONVERTED)"
+    )
