@@ -1,0 +1,170 @@
+"""MRT → rows → Avro/NDJSON: the conversion shared by the worker and `rvcloud convert`.
+
+The input is streamed (decompressed on the fly, decoded record by record) and the
+output is written incrementally, one container block at a time, so memory does not
+grow with the file. Rows are routed to the ``ribs`` or ``updates`` table by element
+type; an output for a table is opened only when its first row arrives.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import IO, Any, BinaryIO
+
+from rvcloud.metadata.archive_path import archive_path_from_local, parse_archive_path
+from rvcloud.mrt import DecodeStats, decode_rows, mrt_kind, open_decompressed
+from rvcloud.mrt.schema import TABLES, avro_schema, table_for
+
+# Rows per Avro block: large enough for deflate to work well, small enough to bound memory.
+AVRO_BLOCK_ROWS = 10_000
+
+OutputOpener = Callable[[str], IO[bytes]]  # table name -> writable binary stream
+
+
+@dataclass(slots=True)
+class ConvertResult:
+    encoding: str
+    mrt_type: str
+    stats: DecodeStats
+    rows_by_table: dict[str, int] = field(default_factory=dict)
+
+    def summary(self) -> dict[str, Any]:
+        s = self.stats.to_dict()
+        s.update(encoding=self.encoding, mrt_type=self.mrt_type, rows_by_table=dict(self.rows_by_table))
+        return s
+
+
+class _AvroSink:
+    def __init__(self, out: IO[bytes], table: str) -> None:
+        from fastavro import parse_schema
+        from fastavro.write import Writer
+
+        self._writer = Writer(
+            out, parse_schema(avro_schema(table)), codec="deflate", sync_interval=1 << 20
+        )
+        self._pending = 0
+
+    def write(self, row: dict[str, Any]) -> None:
+        self._writer.write(row)
+        self._pending += 1
+        if self._pending >= AVRO_BLOCK_ROWS:
+            self._writer.flush()
+            self._pending = 0
+
+    def close(self) -> None:
+        self._writer.flush()
+
+
+def _json_default(v: object) -> object:
+    raise TypeError(f"not JSON serialisable: {v!r}")
+
+
+def _iso_micros(us: int) -> str:
+    t = dt.datetime(1970, 1, 1) + dt.timedelta(microseconds=us)
+    return t.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class _NdjsonSink:
+    """One row per line; timestamps as RFC 3339 UTC with microseconds (BigQuery reads these)."""
+
+    def __init__(self, out: IO[bytes]) -> None:
+        self._out = out
+
+    def write(self, row: dict[str, Any]) -> None:
+        r = dict(row)
+        r["timestamp"] = _iso_micros(r["timestamp"])
+        if r["originated_time"] is not None:
+            r["originated_time"] = _iso_micros(r["originated_time"])
+        self._out.write(json.dumps(r, separators=(",", ":"), default=_json_default).encode() + b"\n")
+
+    def close(self) -> None:
+        self._out.flush()
+
+
+def convert_stream(
+    raw: BinaryIO,
+    open_output: OutputOpener,
+    *,
+    fmt: str = "avro",
+    project: str,
+    collector: str,
+    source_file: str,
+    on_progress: Callable[[DecodeStats], None] | None = None,
+) -> ConvertResult:
+    """Decode the (compressed) MRT stream ``raw`` and write each table's rows.
+
+    Raises ``NotMRTError`` when the data is not MRT at all; every other problem is
+    counted in the returned stats (see the decoder's damage policy).
+    """
+    if fmt not in ("avro", "ndjson"):
+        raise ValueError(f"unknown format {fmt!r} (avro or ndjson)")
+    stream, encoding = open_decompressed(raw)
+    stats = DecodeStats()
+    sinks: dict[str, _AvroSink | _NdjsonSink] = {}
+    outs: dict[str, IO[bytes]] = {}
+    counts: dict[str, int] = {}
+    rows: Iterator[dict[str, Any]] = decode_rows(
+        stream, project=project, collector=collector, source_file=source_file, stats=stats
+    )
+    n = 0
+    for row in rows:
+        table = table_for(row["elem_type"])
+        sink = sinks.get(table)
+        if sink is None:
+            outs[table] = open_output(table)
+            sink = sinks[table] = _AvroSink(outs[table], table) if fmt == "avro" else _NdjsonSink(outs[table])
+        sink.write(row)
+        counts[table] = counts.get(table, 0) + 1
+        n += 1
+        if on_progress is not None and n % 100_000 == 0:
+            on_progress(stats)
+    for sink in sinks.values():
+        sink.close()
+    return ConvertResult(encoding=encoding, mrt_type=mrt_kind(stats), stats=stats, rows_by_table=counts)
+
+
+def convert_local_file(
+    path: str, out_dir: str, fmt: str = "avro", project: str = "routeviews", archive_path: str | None = None
+) -> dict[str, Any]:
+    """`rvcloud convert`: write ``<out_dir>/<basename>.<table>.<avro|ndjson>`` files.
+
+    Returns a JSON-serialisable summary (records read, rows by element type, skipped
+    records by reason, outputs written).
+    """
+    if archive_path is None:
+        try:
+            archive_path = archive_path_from_local(path)
+        except ValueError:
+            archive_path = os.path.basename(path)
+    info = parse_archive_path(project, archive_path)
+    os.makedirs(out_dir, exist_ok=True)
+    base = os.path.join(out_dir, os.path.basename(path))
+    ext = "avro" if fmt == "avro" else "ndjson"
+    opened: dict[str, IO[bytes]] = {}
+
+    def open_output(table: str) -> IO[bytes]:
+        assert table in TABLES
+        f = open(f"{base}.{table}.{ext}", "wb")  # noqa: SIM115 - closed below
+        opened[table] = f
+        return f
+
+    try:
+        with open(path, "rb") as raw:
+            result = convert_stream(
+                raw,
+                open_output,
+                fmt=fmt,
+                project=project,
+                collector=info.collector or "unknown",
+                source_file=archive_path,
+            )
+    finally:
+        for f in opened.values():
+            f.close()
+    summary = {"file": path, "archive_path": archive_path, **result.summary()}
+    summary["outputs"] = {t: f.name for t, f in opened.items()}
+    return summary

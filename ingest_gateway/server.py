@@ -1,0 +1,335 @@
+"""The ingest gateway: a thin gRPC front that stores raw archive files.
+
+``Upload`` streams the client's chunks straight into the blob store (one chunk in
+memory at a time), verifies size and SHA-256, commits the raw object atomically,
+records the file as *stored* and publishes a ``stored`` event for the converter. It
+never decodes MRT itself, so replicas stay cheap and stateless: all state lives in the
+blob store, the status store and the bus.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import logging
+import re
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any, NoReturn
+
+import grpc
+
+from rvcloud.backends.blob.base import BlobStore, BlobWriter
+from rvcloud.backends.bus.base import EventBus
+from rvcloud.metadata.archive_path import InvalidKey, parse_archive_path, validate_key, validate_project
+from rvcloud.metadata.record import FileRecord
+from rvcloud.metadata.store import ListFilter, StatusStore
+from rvcloud.mrt import detect_encoding
+from rvcloud.v1 import gateway_pb2 as pb
+from rvcloud.v1 import gateway_pb2_grpc as pb_grpc
+
+log = logging.getLogger("rvcloud.gateway")
+
+MAX_CHUNK = 1 << 20
+_SHA_RE = re.compile(r"^[0-9a-f]{64}$")
+_CONTENT_TYPES = {"bzip2": "application/x-bzip2", "gzip": "application/gzip", "none": "application/octet-stream"}
+# Progress is written to the status store at most this often during a stream.
+_PROGRESS_EVERY_S = 1.0
+
+
+def raw_key(project: str, filename: str) -> str:
+    """Raw objects mirror the archive: ``<project>/<archive path>``."""
+    return f"{project}/{filename}"
+
+
+def record_to_proto(rec: FileRecord) -> pb.FileStatus:
+    return pb.FileStatus(
+        project=rec.project,
+        filename=rec.filename,
+        status=pb.Status.Value(f"STATUS_{rec.status}"),
+        stage=rec.stage,
+        collector=rec.collector,
+        mrt_type=rec.mrt_type,
+        content_type=rec.content_type,
+        content_encoding=rec.content_encoding,
+        size=rec.size,
+        sha256=rec.sha256,
+        file_time=rec.file_time or 0,
+        created_at=rec.created_at,
+        updated_at=rec.updated_at,
+        bytes_received=rec.bytes_received,
+        raw_uri=rec.raw_uri,
+        avro_uris=rec.avro_uris,
+        records_read=rec.records_read,
+        rows_by_type=rec.rows_by_type,
+        skipped_by_reason=rec.skipped_by_reason,
+        first_errors=rec.first_errors,
+        warehouse_tables=rec.warehouse_tables,
+        load_id=rec.load_id,
+        error=rec.error,
+        attempts=rec.attempts,
+    )
+
+
+class _Abort(Exception):
+    def __init__(self, code: grpc.StatusCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class GatewayService(pb_grpc.GatewayServicer):
+    def __init__(
+        self,
+        blobs: BlobStore,
+        bus: EventBus,
+        status: StatusStore,
+        *,
+        topic_stored: str,
+        max_file_size: int = 64 << 30,
+        stale_receiving_s: float = 600.0,
+    ) -> None:
+        self.blobs, self.bus, self.status = blobs, bus, status
+        self.topic_stored = topic_stored
+        self.max_file_size = max_file_size
+        self.stale_receiving_s = stale_receiving_s
+
+    # ---- Upload --------------------------------------------------------------------
+
+    def Upload(self, request_iterator: Iterator[pb.UploadRequest], context: grpc.ServicerContext) -> pb.UploadResponse:
+        first = next(request_iterator, None)
+        if first is None or first.WhichOneof("part") != "header":
+            _abort(context, grpc.StatusCode.INVALID_ARGUMENT, "upload: the first message must be the header")
+        h = first.header
+        try:
+            project, filename, info = self._validate_header(h)
+        except _Abort as e:
+            _abort(context, e.code, e.message)
+        upload_id = uuid.uuid4().hex
+        convert = h.convert if h.HasField("convert") else True
+
+        def claim(rec: FileRecord | None) -> FileRecord | None:
+            now = time.time()
+            if rec is not None and rec.sha256 == h.sha256:
+                if rec.status == "DONE":
+                    return None
+                receiving_alive = rec.stage == "receiving" and rec.lease_until > now
+                if rec.status == "IN_PROGRESS" and (rec.stage != "receiving" or receiving_alive):
+                    return None
+            new = FileRecord(
+                project=project,
+                filename=filename,
+                status="IN_PROGRESS",
+                stage="receiving",
+                collector=info.collector,
+                mrt_type=info.mrt_type,
+                size=h.size,
+                sha256=h.sha256,
+                file_time=info.file_time,
+                created_at=rec.created_at if rec is not None else now,
+                updated_at=now,
+                attempts=1,
+                lease_owner=upload_id,
+                lease_until=now + self.stale_receiving_s,
+            )
+            return new
+
+        rec, claimed = self.status.update(project, filename, claim)
+        if not claimed:
+            assert rec is not None
+            done = rec.status == "DONE"
+            log.info("upload %s/%s: %s", project, filename, "already done" if done else "already in progress")
+            return pb.UploadResponse(file=record_to_proto(rec), already_done=done, already_in_progress=not done)
+
+        try:
+            rec = self._receive(request_iterator, context, project, filename, h, upload_id, convert)
+        except _Abort as e:
+            self._fail(project, filename, h.sha256, upload_id, e.message)
+            _abort(context, e.code, e.message)
+        except Exception as e:
+            log.exception("upload %s/%s failed", project, filename)
+            msg = f"{project}/{filename}: stage receiving: internal error: {e}"
+            self._fail(project, filename, h.sha256, upload_id, msg)
+            _abort(context, grpc.StatusCode.UNAVAILABLE, msg)
+        return pb.UploadResponse(file=record_to_proto(rec))
+
+    def _validate_header(self, h: pb.UploadHeader) -> tuple[str, str, Any]:
+        bad = grpc.StatusCode.INVALID_ARGUMENT
+        try:
+            project = validate_project(h.project)
+            filename = validate_key(h.filename)
+        except (InvalidKey, ValueError) as e:
+            raise _Abort(bad, f"{h.project}/{h.filename}: stage receiving: bad header: {e}") from None
+        where = f"{project}/{filename}: stage receiving"
+        if not _SHA_RE.match(h.sha256):
+            raise _Abort(bad, f"{where}: sha256 must be 64 lower-case hex digits")
+        if h.size < 0 or h.size > self.max_file_size:
+            raise _Abort(bad, f"{where}: size {h.size} outside 0..{self.max_file_size}")
+        info = parse_archive_path(project, filename)
+        if not info.collector:
+            raise _Abort(bad, f"{where}: archive path names no collector (expected COLLECTOR/bgpdata/..., bgpdata/... or rrcNN/...)")
+        return project, filename, info
+
+    def _receive(
+        self,
+        it: Iterator[pb.UploadRequest],
+        context: grpc.ServicerContext,
+        project: str,
+        filename: str,
+        h: pb.UploadHeader,
+        upload_id: str,
+        convert: bool,
+    ) -> FileRecord:
+        where = f"{project}/{filename}: stage receiving"
+        hasher = hashlib.sha256()
+        received = 0
+        writer: BlobWriter | None = None
+        encoding = ""
+        last_progress = time.monotonic()
+        try:
+            try:
+                for msg in it:
+                    if msg.WhichOneof("part") != "chunk":
+                        raise _Abort(grpc.StatusCode.INVALID_ARGUMENT, f"{where}: header repeated at byte {received}")
+                    chunk = msg.chunk
+                    if len(chunk) > MAX_CHUNK:
+                        raise _Abort(
+                            grpc.StatusCode.INVALID_ARGUMENT,
+                            f"{where}: chunk of {len(chunk)} bytes at byte {received} exceeds {MAX_CHUNK}",
+                        )
+                    if received + len(chunk) > h.size:
+                        raise _Abort(
+                            grpc.StatusCode.DATA_LOSS,
+                            f"{where}: more data than the declared size {h.size} at byte {received + len(chunk)}",
+                        )
+                    if writer is None:
+                        encoding = detect_encoding(chunk[:4])
+                        writer = self._open_writer(project, filename, h, encoding)
+                    hasher.update(chunk)
+                    writer.write(chunk)
+                    received += len(chunk)
+                    if time.monotonic() - last_progress > _PROGRESS_EVERY_S:
+                        last_progress = time.monotonic()
+                        self._progress(project, filename, upload_id, received)
+            except grpc.RpcError as e:  # client went away mid-stream
+                raise _Abort(grpc.StatusCode.CANCELLED, f"{where}: stream broken at byte {received}: {e}") from None
+            if not context.is_active():
+                raise _Abort(grpc.StatusCode.CANCELLED, f"{where}: client cancelled at byte {received}")
+            if received != h.size:
+                raise _Abort(grpc.StatusCode.DATA_LOSS, f"{where}: got {received} bytes, header says {h.size}")
+            digest = hasher.hexdigest()
+            if digest != h.sha256:
+                raise _Abort(
+                    grpc.StatusCode.DATA_LOSS,
+                    f"{where}: sha256 mismatch after {received} bytes: data has {digest}, header says {h.sha256}",
+                )
+            if writer is None:  # empty file
+                encoding = "none"
+                writer = self._open_writer(project, filename, h, encoding)
+            info = writer.commit()
+        except BaseException:
+            if writer is not None:
+                writer.abort()
+            raise
+
+        def stored(rec: FileRecord | None) -> FileRecord | None:
+            if rec is None or rec.lease_owner != upload_id:
+                return None
+            new = copy.deepcopy(rec)
+            new.stage = "stored"
+            new.status = "IN_PROGRESS" if convert else "DONE"
+            new.raw_uri = info.uri
+            new.bytes_received = received
+            new.content_encoding = encoding
+            new.content_type = _CONTENT_TYPES[encoding]
+            new.lease_owner = ""
+            new.lease_until = 0.0
+            new.updated_at = time.time()
+            return new
+
+        rec, ok = self.status.update(project, filename, stored)
+        if not ok or rec is None:
+            raise _Abort(grpc.StatusCode.ABORTED, f"{where}: a newer upload of this file took over")
+        if convert:
+            try:
+                self.bus.publish(
+                    self.topic_stored,
+                    {"project": project, "filename": filename, "sha256": h.sha256, "upload_id": upload_id},
+                )
+            except Exception as e:
+                log.exception("publish failed for %s/%s", project, filename)
+                raise _Abort(grpc.StatusCode.UNAVAILABLE, f"{project}/{filename}: stage stored: publish failed: {e}") from e
+        log.info("stored %s/%s (%d bytes, %s)", project, filename, received, encoding)
+        return rec
+
+    def _open_writer(self, project: str, filename: str, h: pb.UploadHeader, encoding: str) -> BlobWriter:
+        info = parse_archive_path(project, filename)
+        meta = {
+            "project": project,
+            "collector": info.collector,
+            "mrt_type": info.mrt_type,
+            "sha256": h.sha256,
+            "file_time": str(info.file_time or ""),
+        }
+        return self.blobs.writer(raw_key(project, filename), content_type=_CONTENT_TYPES[encoding], metadata=meta)
+
+    def _progress(self, project: str, filename: str, upload_id: str, received: int) -> None:
+        def mutate(rec: FileRecord | None) -> FileRecord | None:
+            if rec is None or rec.lease_owner != upload_id:
+                return None
+            new = copy.deepcopy(rec)
+            new.bytes_received = received
+            new.updated_at = time.time()
+            new.lease_until = new.updated_at + self.stale_receiving_s
+            return new
+
+        self.status.update(project, filename, mutate)
+
+    def _fail(self, project: str, filename: str, sha256: str, upload_id: str, error: str) -> None:
+        def mutate(rec: FileRecord | None) -> FileRecord | None:
+            if rec is None or rec.lease_owner != upload_id:
+                return None
+            new = copy.deepcopy(rec)
+            new.status = "FAILED"
+            new.error = error
+            new.lease_owner = ""
+            new.lease_until = 0.0
+            new.updated_at = time.time()
+            return new
+
+        try:
+            self.status.update(project, filename, mutate)
+        except Exception:
+            log.exception("could not record the failure of %s/%s", project, filename)
+
+    # ---- queries -------------------------------------------------------------------
+
+    def GetFile(self, request: pb.GetFileRequest, context: grpc.ServicerContext) -> pb.FileStatus:
+        rec = self.status.get(request.project, request.filename)
+        if rec is None:
+            _abort(context, grpc.StatusCode.NOT_FOUND, f"{request.project}/{request.filename}: no such file")
+        return record_to_proto(rec)
+
+    def ListFiles(self, request: pb.ListFilesRequest, context: grpc.ServicerContext) -> pb.ListFilesResponse:
+        flt = ListFilter(
+            project=request.project,
+            collector=request.collector,
+            mrt_type=request.mrt_type,
+            status=request.status,
+            file_time_from=request.file_time_from if request.HasField("file_time_from") else None,
+            file_time_to=request.file_time_to if request.HasField("file_time_to") else None,
+        )
+        size = request.page_size if 0 < request.page_size <= 1000 else 100
+        try:
+            page = self.status.list(flt, page_size=size, page_token=request.page_token)
+        except ValueError as e:
+            _abort(context, grpc.StatusCode.INVALID_ARGUMENT, f"list: {e}")
+        return pb.ListFilesResponse(
+            files=[record_to_proto(r) for r in page.records], next_page_token=page.next_page_token
+        )
+
+
+def _abort(context: grpc.ServicerContext, code: grpc.StatusCode, message: str) -> NoReturn:
+    context.abort(code, message)
+    raise AssertionError("unreachable")  # context.abort raises

@@ -1,0 +1,27 @@
+"""`python -m rvcloud.loader_worker`: run one loader replica."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from rvcloud.backends.factory import open_blob_store, open_event_bus, open_status_store, open_warehouse
+from rvcloud.backends.settings import Settings, add_backend_args
+from rvcloud.converter_worker.__main__ import run_until_signalled
+from rvcloud.loader_worker.worker import Loader
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m rvcloud.loader_worker", description=__doc__)
+    p.add_argument("--concurrency", type=int, default=1, help="files loaded at once by this process")
+    add_backend_args(p)
+    args = p.parse_args(argv)
+    s = Settings.from_args(args)
+    blobs = open_blob_store(s.blob)
+    loader = Loader(open_warehouse(s.warehouse, blobs), open_status_store(s.status))
+    loader.warehouse.ensure_tables()
+    return run_until_signalled("loader", open_event_bus(s.bus), s.topic_converted, loader.handle, args.concurrency)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
