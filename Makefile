@@ -35,3 +35,7 @@ test: venv tools
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
+
+# The main job on embedded backends, on real files (FILE=... FILENAME=... for your own).
+demo: venv
+	BIN=$(BIN) SHARED=$(SHARED) bash deploy/local/demo.sh

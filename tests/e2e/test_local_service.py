@@ -1,0 +1,277 @@
+"""End to end on embedded backends: the real `rvcloud local` service driven by the real CLI.
+
+One service instance serves the whole module (starting it costs a few seconds); each
+test uses its own archive paths so tests do not see each other's files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+
+from rvcloud.v1 import gateway_pb2 as pb
+from rvcloud.v1 import gateway_pb2_grpc as pb_grpc
+from tests.conftest import ManifestEntry, load_manifest, shared_mrt_dir
+from tests.e2e.service import LocalService, run_cli, start_local
+
+JINX = "libbgpstream__routeviews.route-views.jinx.ribs.1401487200.bz2"
+JINX_PATH = "route-views.jinx/bgpdata/2014.05/RIBS/rib.20140530.2200.bz2"
+UPD2026 = "mrtparser__updates.20260222.1530.bz2"
+UPD2026_PATH = "bgpdata/2026.02/UPDATES/updates.20260222.1530.bz2"
+TRUNCATED = "pyasn__rib.20140523.0600_firstMB.bz2"
+SMALL_UPD = "libbgpstream__routeviews.route-views.jinx.updates.1401493500.bz2"
+
+ELEM = {"B": "RIB", "A": "ANNOUNCE", "W": "WITHDRAW", "STATE": "STATE"}
+
+
+@pytest.fixture(scope="module")
+def svc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalService]:
+    s = start_local(tmp_path_factory.mktemp("local"), converters=2)
+    try:
+        yield s
+    finally:
+        s.stop()
+
+
+def archive_path(e: ManifestEntry, i: int, collector: str = "route-views.e2e") -> str:
+    rib = "TABLE_DUMP" in e.types
+    ext = e.name.rsplit(".", 1)[-1] if e.name.endswith((".gz", ".bz2")) else "mrt"
+    kind, d = ("rib", "RIBS") if rib else ("updates", "UPDATES")
+    return f"{collector}/bgpdata/2020.01/{d}/{kind}.20200101.{i // 60:02d}{i % 60:02d}.{ext}"
+
+
+def rows_by_type(svc: LocalService, filename: str) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for table in ("ribs", "updates"):
+        for elem, n in svc.query(
+            f"SELECT elem_type, count(*) FROM {table} WHERE source_file = '{filename}' GROUP BY 1"
+        ):
+            out[elem] = out.get(elem, 0) + int(n)
+    return out
+
+
+def test_ok_files_match_bgpdump_counts(svc: LocalService) -> None:
+    """Every MANIFEST file all three oracles agree on: rows by type == bgpdump's lines."""
+    entries = [e for e in load_manifest() if e.all_ok]
+    assert len(entries) >= 15
+    for i, e in enumerate(entries):
+        name = archive_path(e, i)
+        code, rec = svc.upload(e.path, name)
+        assert code == 0, (e.name, rec)
+        assert rec["status"] == "STATUS_DONE", (e.name, rec)
+        want = {ELEM[k]: v for k, v in e.bgpdump_counts.items()}
+        assert {k: int(v) for k, v in rec.get("rows_by_type", {}).items()} == want, e.name
+        assert rows_by_type(svc, name) == want, e.name
+        assert rec["sha256"] == e.sha256
+
+
+def test_jinx_rib_and_2026_updates_done(svc: LocalService) -> None:
+    code, rec = svc.upload(shared_mrt_dir() / JINX, JINX_PATH)
+    assert code == 0, rec
+    assert rec["status"] == "STATUS_DONE"
+    assert rec["collector"] == "route-views.jinx"
+    assert rec["mrt_type"] == "RIB"
+    assert rec["content_encoding"] == "bzip2"
+    assert int(rec["rows_by_type"]["RIB"]) == 503_590
+    assert rows_by_type(svc, JINX_PATH) == {"RIB": 503_590}
+    code, rec = svc.upload(shared_mrt_dir() / UPD2026, UPD2026_PATH)
+    assert code == 0, rec
+    assert rec["collector"] == "route-views2"
+    assert rec["mrt_type"] == "UPDATES"
+    assert rows_by_type(svc, UPD2026_PATH) == {"ANNOUNCE": 111_057, "WITHDRAW": 7_606}
+    assert int(rec["file_time"]) == 1771774200  # 2026-02-22 15:30 UTC
+
+    # Re-uploading a DONE file: answered at once, nothing sent, nothing changed.
+    t0 = time.monotonic()
+    code, again = svc.upload(shared_mrt_dir() / JINX, JINX_PATH)
+    assert code == 0
+    assert again["already_done"] is True
+    assert again["updated_at"] == rec_updated(svc, JINX_PATH)
+    assert time.monotonic() - t0 < 30
+    assert rows_by_type(svc, JINX_PATH) == {"RIB": 503_590}
+
+
+def rec_updated(svc: LocalService, filename: str) -> float:
+    r = run_cli("status", "-d", svc.addr, filename, "--json")
+    import json
+
+    return float(json.loads(r.stdout)["updated_at"])
+
+
+def test_new_version_replaces_rows(svc: LocalService) -> None:
+    d = shared_mrt_dir()
+    name = "route-views.versions/bgpdata/2015.04/UPDATES/updates.20150401.0000.bz2"
+    code, _ = svc.upload(d / "libbgpstream__routeviews.route-views.jinx.updates.1427846400.bz2", name)
+    assert code == 0
+    assert rows_by_type(svc, name) == {"ANNOUNCE": 8160, "WITHDRAW": 451}
+    code, rec = svc.upload(d / SMALL_UPD, name)
+    assert code == 0 and rec["already_done"] is False
+    assert rows_by_type(svc, name) == {"ANNOUNCE": 1238, "WITHDRAW": 116}
+
+
+def test_parallel_uploads_of_one_file_load_once(svc: LocalService) -> None:
+    name = "route-views.parallel/bgpdata/2014.05/UPDATES/updates.20140530.2345.bz2"
+    path = shared_mrt_dir() / SMALL_UPD
+    results: list[tuple[int, dict[str, object]]] = []
+
+    def go() -> None:
+        results.append(svc.upload(path, name))
+
+    threads = [threading.Thread(target=go) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert [c for c, _ in results] == [0, 0, 0], results
+    assert all(r["status"] == "STATUS_DONE" for _, r in results)
+    assert rows_by_type(svc, name) == {"ANNOUNCE": 1238, "WITHDRAW": 116}
+
+
+def test_duplicate_events_change_nothing(svc: LocalService) -> None:
+    from rvcloud.backends.factory import open_event_bus
+    from rvcloud.backends.settings import embedded_urls
+
+    name = "route-views.dup/bgpdata/2014.05/UPDATES/updates.20140530.2345.bz2"
+    code, rec = svc.upload(shared_mrt_dir() / SMALL_UPD, name)
+    assert code == 0
+    before = run_cli("status", "-d", svc.addr, name, "--json").stdout
+    bus = open_event_bus(embedded_urls(str(svc.data_dir))["bus"])
+    msg = {"project": "routeviews", "filename": name, "sha256": rec["sha256"], "upload_id": "replayed"}
+    bus.publish("rvcloud-stored", msg)
+    bus.publish("rvcloud-converted", {**msg, "avro": {"updates": rec["avro_uris"][0]}})
+    bus.close()
+    time.sleep(3)  # give both workers time to (not) act on the duplicates
+    assert run_cli("status", "-d", svc.addr, name, "--json").stdout == before
+    assert rows_by_type(svc, name) == {"ANNOUNCE": 1238, "WITHDRAW": 116}
+
+
+def _chunks(header: pb.UploadHeader, data: bytes, delay: float = 0.0) -> Iterator[pb.UploadRequest]:
+    yield pb.UploadRequest(header=header)
+    for i in range(0, len(data), 1 << 16):
+        if delay:
+            time.sleep(delay)
+        yield pb.UploadRequest(chunk=data[i : i + (1 << 16)])
+
+
+def test_wrong_sha256_is_data_loss_and_leaves_nothing(svc: LocalService) -> None:
+    data = (shared_mrt_dir() / SMALL_UPD).read_bytes()
+    name = "route-views.badsha/bgpdata/2014.05/UPDATES/updates.20140530.2345.bz2"
+    header = pb.UploadHeader(filename=name, project="routeviews", sha256="0" * 64, size=len(data))
+    with grpc.insecure_channel(svc.addr) as ch:
+        with pytest.raises(grpc.RpcError) as ei:
+            pb_grpc.GatewayStub(ch).Upload(_chunks(header, data))
+    assert ei.value.code() == grpc.StatusCode.DATA_LOSS
+    assert name in (ei.value.details() or "") and "receiving" in (ei.value.details() or "")
+    assert not list((svc.data_dir / "blobs").rglob("updates.20140530.2345.bz2*")) or not (
+        svc.data_dir / "blobs" / "routeviews" / name
+    ).exists()
+    assert rows_by_type(svc, name) == {}
+
+
+def test_bad_archive_path_is_invalid_argument(svc: LocalService) -> None:
+    header = pb.UploadHeader(filename="../../etc/passwd", project="routeviews", sha256="0" * 64, size=1)
+    with grpc.insecure_channel(svc.addr) as ch:
+        with pytest.raises(grpc.RpcError) as ei:
+            pb_grpc.GatewayStub(ch).Upload(_chunks(header, b"x"))
+    assert ei.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_truncated_rib_keeps_complete_records(svc: LocalService) -> None:
+    name = "route-views2/bgpdata/2014.05/RIBS/rib.20140523.0600.bz2"
+    code, rec = svc.upload(shared_mrt_dir() / TRUNCATED, name)
+    assert code == 0, rec
+    assert rec["status"] == "STATUS_DONE"
+    assert int(rec["rows_by_type"]["RIB"]) == 270_005
+    assert rows_by_type(svc, name) == {"RIB": 270_005}
+    assert any(re.search(r"truncat\w* at byte \d+", e) for e in rec["first_errors"]), rec["first_errors"]
+
+
+def test_non_mrt_file_fails_clearly_and_raw_is_kept(svc: LocalService, tmp_path: Path) -> None:
+    junk = tmp_path / "updates.20200101.0000.bz2"
+    junk.write_bytes(b"this is not an MRT file at all\n" * 100)
+    name = "route-views.junk/bgpdata/2020.01/UPDATES/updates.20200101.0000.bz2"
+    code, rec = svc.upload(junk, name)
+    assert code == 1
+    assert rec["status"] == "STATUS_FAILED"
+    assert "not an MRT file" in rec["error"] and "converting" in rec["error"]
+    raw = svc.data_dir / "blobs" / "routeviews" / name
+    assert raw.read_bytes() == junk.read_bytes()
+
+
+def test_status_shows_progress_during_a_slow_upload(svc: LocalService) -> None:
+    data = (shared_mrt_dir() / JINX).read_bytes()
+    name = "route-views.slow/bgpdata/2014.05/RIBS/rib.20140530.2200.bz2"
+    header = pb.UploadHeader(
+        filename=name, project="routeviews", sha256=hashlib.sha256(data).hexdigest(), size=len(data)
+    )
+    result: list[pb.UploadResponse] = []
+
+    def upload() -> None:
+        with grpc.insecure_channel(svc.addr) as ch:
+            result.append(pb_grpc.GatewayStub(ch).Upload(_chunks(header, data, delay=0.05)))
+
+    t = threading.Thread(target=upload)
+    t.start()
+    seen: set[str] = set()
+    while t.is_alive():
+        r = run_cli("status", "-d", svc.addr, name)
+        if r.returncode == 0:
+            m = re.search(r"IN_PROGRESS.*?(receiving|stored|converting|converted|loading)", r.stdout, re.S)
+            if m:
+                seen.add(m.group(1))
+        time.sleep(0.3)
+    t.join()
+    assert "receiving" in seen, seen
+    r = run_cli("upload", "-f", os.devnull, "-d", svc.addr)  # usage error path is quick
+    assert r.returncode == 2
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        r = run_cli("status", "-d", svc.addr, name)
+        if "DONE" in r.stdout:
+            break
+        time.sleep(1)
+    assert "DONE" in r.stdout
+
+
+def test_memory_of_gateway_and_converter_stays_bounded(svc: LocalService) -> None:
+    """Peak RSS (VmHWM) of every service process after the jinx RIB went through."""
+    name = "route-views.mem/bgpdata/2014.05/RIBS/rib.20140530.2200.bz2"
+    code, _ = svc.upload(shared_mrt_dir() / JINX, name)
+    assert code == 0
+    peaks = {}
+    for pid in svc.child_pids():
+        status = Path(f"/proc/{pid}/status").read_text()
+        cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        m = re.search(r"VmHWM:\s+(\d+) kB", status)
+        assert m
+        peaks[cmd] = int(m.group(1)) // 1024
+    gw = [v for k, v in peaks.items() if "ingest_gateway" in k]
+    conv = [v for k, v in peaks.items() if "converter_worker" in k]
+    assert gw and conv, peaks
+    assert max(gw) < 300, peaks
+    assert max(conv) < 300, peaks
+
+
+def test_generated_grpc_code_is_fresh(tmp_path: Path) -> None:
+    repo = Path(__file__).resolve().parents[2]
+    subprocess.run(
+        [
+            os.sys.executable, "-m", "grpc_tools.protoc", "-I", str(repo / "proto"),
+            f"--python_out={tmp_path}", f"--pyi_out={tmp_path}", f"--grpc_python_out={tmp_path}",
+            str(repo / "proto/rvcloud/v1/gateway.proto"),
+        ],
+        check=True,
+    )
+    for f in ("gateway_pb2.py", "gateway_pb2.pyi", "gateway_pb2_grpc.py"):
+        assert (tmp_path / "rvcloud/v1" / f).read_bytes() == (repo / "proto/rvcloud/v1" / f).read_bytes(), (
+            f"{f} is stale: run `make proto`"
+        )
