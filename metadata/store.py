@@ -53,5 +53,5 @@ class StatusStore(abc.ABC):
     def ping(self) -> None:
         """Raise if the store cannot be reached (health checks)."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 -- an optional hook, deliberately not abstract
         """Release resources (no-op by default)."""

@@ -42,5 +42,5 @@ class EventBus(abc.ABC):
     ) -> Subscription:
         """Deliver messages of ``topic`` to ``handler`` on background threads."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 -- an optional hook, deliberately not abstract
         """Release resources (no-op by default)."""

@@ -28,7 +28,12 @@ class Warehouse(abc.ABC):
 
     @abc.abstractmethod
     def load(
-        self, table: str, avro_uris: Sequence[str], *, replace_sources: Sequence[tuple[str, str]], load_id: str
+        self,
+        table: str,
+        avro_uris: Sequence[str],
+        *,
+        replace_sources: Sequence[tuple[str, str]],
+        load_id: str,
     ) -> LoadResult:
         """Replace rows of (project, source_file) pairs with the rows in avro_uris."""
 
@@ -36,5 +41,5 @@ class Warehouse(abc.ABC):
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Run a read-only SQL query (used by tests, the demo and `rvcloud query`)."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 -- an optional hook, deliberately not abstract
         """Release resources (no-op by default)."""

@@ -1,0 +1,220 @@
+"""Warehouse on one DuckDB file (URL ``duckdb:///path/warehouse.duckdb``), for the embedded setup.
+
+Tables ``ribs`` and ``updates`` come from the row model (``mrt.schema.duckdb_ddl``);
+``_loads`` remembers applied load ids so a retried load is a no-op.
+
+A load is one DuckDB transaction: check ``_loads``, delete the rows of the replaced
+source files, insert the Avro rows in batches (fastavro -> pyarrow, ~50k rows at a time,
+so memory stays bounded whatever the file size), record the load id.
+
+DuckDB lets one process open a file for writing, and no other process may open it at
+the same time (not even read-only). So every operation opens its own connection and
+closes it at once, and opening retries on lock errors for a while: the workers, the
+CLI's ``rvcloud query`` and the demo take turns on the file.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import duckdb
+import fastavro
+import pyarrow as pa
+
+from rvcloud.backends.warehouse.base import LoadResult, Warehouse
+from rvcloud.mrt.schema import COLUMNS, TABLES, ColumnType, duckdb_ddl
+
+log = logging.getLogger(__name__)
+
+BATCH_ROWS = 50_000
+
+_ARROW: dict[ColumnType, pa.DataType] = {
+    "timestamp": pa.timestamp("us"),
+    "int64": pa.int64(),
+    "int32": pa.int32(),
+    "string": pa.string(),
+    "bool": pa.bool_(),
+    "int64_list": pa.list_(pa.int64()),
+    "string_list": pa.list_(pa.string()),
+}
+# Arrow schema of a batch as read: timestamps as UTC instants (fastavro returns aware
+# datetimes for timestamp-micros); they are cast to naive UTC before DuckDB sees them,
+# because DuckDB would convert TIMESTAMPTZ with the session time zone.
+_ARROW_IN = pa.schema(
+    [
+        pa.field(
+            c.name, pa.timestamp("us", tz="UTC") if c.type == "timestamp" else _ARROW[c.type], c.nullable
+        )
+        for c in COLUMNS
+    ]
+)
+_TIMESTAMP_COLS = [c.name for c in COLUMNS if c.type == "timestamp"]
+_LIST_COLS = [c.name for c in COLUMNS if c.type.endswith("_list")]
+_COLS_SQL = ", ".join(f'"{c.name}"' for c in COLUMNS)
+
+_LOADS_DDL = (
+    'CREATE TABLE IF NOT EXISTS _loads (load_id VARCHAR PRIMARY KEY, "table" VARCHAR NOT NULL, '
+    "rows BIGINT NOT NULL, at TIMESTAMP NOT NULL)"
+)
+
+
+def _is_lock_error(e: duckdb.Error) -> bool:
+    msg = str(e).lower()
+    return "lock" in msg or "different configuration" in msg
+
+
+def _to_naive_utc(v: Any) -> Any:
+    # Naive datetimes (a writer schema without the logical type would give ints, not
+    # these) are taken as UTC; aware ones are converted by pyarrow.
+    if isinstance(v, dt.datetime) and v.tzinfo is None:
+        return v.replace(tzinfo=dt.UTC)
+    return v
+
+
+def _batch_table(rows: list[dict[str, Any]]) -> pa.Table:
+    for r in rows:
+        for name in _TIMESTAMP_COLS:
+            r[name] = _to_naive_utc(r.get(name))
+        for name in _LIST_COLS:
+            if r.get(name) is None:  # the row model: lists are never NULL
+                r[name] = []
+    t = pa.Table.from_pylist(rows, schema=_ARROW_IN)
+    for name in _TIMESTAMP_COLS:
+        i = t.schema.get_field_index(name)
+        t = t.set_column(i, pa.field(name, pa.timestamp("us")), t.column(i).cast(pa.timestamp("us")))
+    return t
+
+
+def iter_avro_batches(f: BinaryIO, batch_rows: int = BATCH_ROWS) -> Iterator[pa.Table]:
+    """Arrow tables of at most ``batch_rows`` rows read from one Avro container file."""
+    batch: list[dict[str, Any]] = []
+    for rec in fastavro.reader(f):
+        if not isinstance(rec, dict):
+            raise ValueError(f"Avro object holds {type(rec).__name__} values, not records")
+        batch.append(rec)
+        if len(batch) >= batch_rows:
+            yield _batch_table(batch)
+            batch = []
+    if batch:
+        yield _batch_table(batch)
+
+
+class DuckDBWarehouse(Warehouse):
+    """See the module docstring. ``open_uri`` opens an Avro object by URI (from the blob store)."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        open_uri: Callable[[str], BinaryIO],
+        *,
+        lock_timeout: float = 60.0,
+        query_lock_timeout: float = 10.0,
+    ) -> None:
+        self.path = Path(path).absolute()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._open_uri = open_uri
+        self.lock_timeout = lock_timeout
+        self.query_lock_timeout = query_lock_timeout
+        # DuckDB shares one database instance per file inside a process; serialising our
+        # own writers avoids transaction conflicts between threads of this process.
+        self._write_lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"DuckDBWarehouse({str(self.path)!r})"
+
+    @contextmanager
+    def _connect(self, *, read_only: bool, timeout: float) -> Iterator[duckdb.DuckDBPyConnection]:
+        deadline = time.monotonic() + timeout
+        delay = 0.02
+        while True:
+            try:
+                if read_only and not self.path.exists():
+                    read_only = False  # read-only cannot create the file; an empty db is fine
+                con = duckdb.connect(str(self.path), read_only=read_only)
+                break
+            except duckdb.Error as e:
+                if read_only and "different configuration" in str(e).lower():
+                    # This process already has the file open for writing: share that
+                    # instance rather than waiting for ourselves.
+                    read_only = False
+                    continue
+                if not _is_lock_error(e) or time.monotonic() >= deadline:
+                    raise
+                time.sleep(delay * random.uniform(0.5, 1.5))
+                delay = min(delay * 2, 0.5)
+        try:
+            # Timestamps are naive UTC; keep DuckDB from applying a local time zone anywhere.
+            con.execute("SET TimeZone = 'UTC'")
+            yield con
+        finally:
+            con.close()
+
+    def ensure_tables(self) -> None:
+        with self._write_lock, self._connect(read_only=False, timeout=self.lock_timeout) as con:
+            self._ensure(con)
+
+    @staticmethod
+    def _ensure(con: duckdb.DuckDBPyConnection) -> None:
+        for t in TABLES:
+            con.execute(duckdb_ddl(t))
+        con.execute(_LOADS_DDL)
+
+    def load(
+        self,
+        table: str,
+        avro_uris: Sequence[str],
+        *,
+        replace_sources: Sequence[tuple[str, str]],
+        load_id: str,
+    ) -> LoadResult:
+        if table not in TABLES:
+            raise ValueError(f"unknown table {table!r}; expected one of {TABLES}")
+        if not load_id:
+            raise ValueError("load_id must not be empty")
+        with self._write_lock, self._connect(read_only=False, timeout=self.lock_timeout) as con:
+            self._ensure(con)
+            con.execute("BEGIN TRANSACTION")
+            try:
+                done = con.execute('SELECT "table", rows FROM _loads WHERE load_id = ?', [load_id]).fetchone()
+                if done is not None:
+                    con.execute("ROLLBACK")
+                    return LoadResult(load_id, str(done[0]), int(done[1]), already_applied=True)
+                for project, source_file in replace_sources:
+                    con.execute(
+                        f'DELETE FROM "{table}" WHERE project = ? AND source_file = ?', [project, source_file]
+                    )
+                rows = 0
+                for uri in avro_uris:
+                    with self._open_uri(uri) as f:
+                        for batch in iter_avro_batches(f):
+                            con.register("_rvcloud_batch", batch)
+                            con.execute(
+                                f'INSERT INTO "{table}" ({_COLS_SQL}) SELECT {_COLS_SQL} FROM _rvcloud_batch'
+                            )
+                            con.unregister("_rvcloud_batch")
+                            rows += batch.num_rows
+                con.execute(
+                    'INSERT INTO _loads (load_id, "table", rows, at) VALUES (?, ?, ?, ?)',
+                    [load_id, table, rows, dt.datetime.now(dt.UTC).replace(tzinfo=None)],
+                )
+                con.execute("COMMIT")
+            except BaseException:
+                # After a failed COMMIT there is no transaction left to roll back.
+                with suppress(duckdb.Error):
+                    con.execute("ROLLBACK")
+                raise
+        log.info("load %s: %d rows into %s from %d objects", load_id, rows, table, len(avro_uris))
+        return LoadResult(load_id, table, rows, already_applied=False)
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self._connect(read_only=True, timeout=self.query_lock_timeout) as con:
+            return [tuple(r) for r in con.execute(sql, list(params)).fetchall()]
