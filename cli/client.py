@@ -1,0 +1,139 @@
+"""Talking to the ingest gateway: address parsing, channels, typed calls and exit codes.
+
+Every command that reaches the gateway (``upload``, ``status``, ``list``) goes through
+this module so that addresses, TLS, message-size limits and the mapping from gRPC
+errors to exit codes are the same everywhere.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Final, cast
+from urllib.parse import urlsplit
+
+import grpc
+
+from rvcloud.v1 import gateway_pb2, gateway_pb2_grpc
+
+# Exit codes shared by every subcommand.
+EXIT_OK: Final = 0
+EXIT_FAILED: Final = 1  # the file FAILED, or the service refused the request for good
+EXIT_USAGE: Final = 2  # bad arguments or local file problems (argparse uses 2 as well)
+EXIT_UNAVAILABLE: Final = 3  # the service could not be reached or did not answer in time
+EXIT_INTERRUPTED: Final = 130  # Ctrl-C, as a shell reports SIGINT
+
+CHUNK_SIZE: Final = 1024 * 1024
+# A chunk message is 1 MiB plus a few bytes of framing; a ListFiles page of large
+# records can exceed gRPC's 4 MiB default receive limit, so both limits get headroom.
+MAX_MESSAGE_BYTES: Final = 32 * 1024 * 1024
+# Unary calls (GetFile, ListFiles) answer from the status store; far longer than this
+# means the service is not healthy.
+CALL_TIMEOUT: Final = 30.0
+
+# These codes mean "try again later" (exit 3); every other code is a definite answer
+# from the service (exit 1), e.g. DATA_LOSS for a checksum mismatch.
+_TRANSIENT_CODES: Final = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
+
+_DEFAULT_PORTS: Final = {"http": 80, "https": 443}
+
+
+class UsageError(Exception):
+    """A problem with the command line or a local file: exit code 2."""
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """Where the gateway listens and whether to use TLS."""
+
+    host: str
+    port: int
+    tls: bool
+
+    @property
+    def target(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
+
+    def __str__(self) -> str:
+        return f"{'https' if self.tls else 'http'}://{self.target}"
+
+
+def parse_endpoint(address: str) -> Endpoint:
+    """Parse ``HOST:PORT``, ``http://HOST[:PORT]``, ``https://HOST[:PORT]`` or ``grpc://HOST:PORT``."""
+    scheme, sep, _ = address.partition("://")
+    if not sep:
+        scheme = "grpc"
+    if scheme not in ("grpc", "http", "https"):
+        raise UsageError(
+            f"unsupported scheme {scheme!r} in {address!r}: use HOST:PORT, http://, https:// or grpc://"
+        )
+    # urlsplit needs the "//" to read a host and port; a bare HOST:PORT gets one.
+    parts = urlsplit(address if sep else f"//{address}")
+    if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username:
+        raise UsageError(f"address {address!r} must be only a host and port")
+    try:
+        port = parts.port
+    except ValueError as e:
+        raise UsageError(f"bad port in {address!r}: {e}") from None
+    if not parts.hostname:
+        raise UsageError(f"no host in {address!r}")
+    if port is None:
+        if scheme == "grpc":
+            raise UsageError(f"address {address!r} needs a port (HOST:PORT)")
+        port = _DEFAULT_PORTS[scheme]
+    return Endpoint(parts.hostname, port, scheme == "https")
+
+
+def open_channel(endpoint: Endpoint) -> grpc.Channel:
+    options = [
+        ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+        ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+    ]
+    if endpoint.tls:
+        # No root certificates given: gRPC uses its bundled/system roots.
+        return grpc.secure_channel(endpoint.target, grpc.ssl_channel_credentials(), options=options)
+    return grpc.insecure_channel(endpoint.target, options=options)
+
+
+class GatewayClient:
+    """Typed calls to the gateway (the generated stub has no type annotations)."""
+
+    def __init__(self, channel: grpc.Channel) -> None:
+        self._stub = gateway_pb2_grpc.GatewayStub(channel)  # type: ignore[no-untyped-call]
+
+    def get_file(
+        self, project: str, filename: str, *, timeout: float = CALL_TIMEOUT
+    ) -> gateway_pb2.FileStatus:
+        req = gateway_pb2.GetFileRequest(project=project, filename=filename)
+        return cast(gateway_pb2.FileStatus, self._stub.GetFile(req, timeout=timeout))
+
+    def list_files(
+        self, request: gateway_pb2.ListFilesRequest, *, timeout: float = CALL_TIMEOUT
+    ) -> gateway_pb2.ListFilesResponse:
+        return cast(gateway_pb2.ListFilesResponse, self._stub.ListFiles(request, timeout=timeout))
+
+    def upload(
+        self, requests: Iterator[gateway_pb2.UploadRequest], *, timeout: float | None
+    ) -> gateway_pb2.UploadResponse:
+        return cast(gateway_pb2.UploadResponse, self._stub.Upload(requests, timeout=timeout))
+
+
+def rpc_error_exit(err: grpc.RpcError, endpoint: Endpoint | None = None) -> int:
+    """Print a gRPC error as ``error: CODE: details`` and return the exit code for it."""
+    call = cast(grpc.Call, err)
+    code = call.code()
+    details = call.details() or ""
+    if code == grpc.StatusCode.UNAVAILABLE and endpoint is not None:
+        details = f"cannot reach the gateway at {endpoint}: {details}"
+    print(f"error: {code.name}: {details}", file=sys.stderr)
+    return EXIT_UNAVAILABLE if code in _TRANSIENT_CODES else EXIT_FAILED
+
+
+def is_transient(err: grpc.RpcError) -> bool:
+    return cast(grpc.Call, err).code() in _TRANSIENT_CODES
+
+
+def is_not_found(err: grpc.RpcError) -> bool:
+    return cast(grpc.Call, err).code() == grpc.StatusCode.NOT_FOUND

@@ -1,0 +1,363 @@
+"""``upload-to-cloudz`` / ``rvcloud upload``: send one finished archive file to the gateway.
+
+The file is hashed in one streaming pass, skipped when the service already holds it
+DONE with the same SHA-256, otherwise streamed in 1 MiB chunks read lazily from disk
+(memory stays constant whatever the file size), and then followed until the service
+has stored, converted and loaded it. ``upload_file`` is the reusable core; the entry
+points add argument parsing and output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import io
+import json
+import os
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Final
+
+import grpc
+
+from rvcloud.cli.client import (
+    CALL_TIMEOUT,
+    CHUNK_SIZE,
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_UNAVAILABLE,
+    EXIT_USAGE,
+    Endpoint,
+    GatewayClient,
+    UsageError,
+    is_not_found,
+    is_transient,
+    open_channel,
+    parse_endpoint,
+    rpc_error_exit,
+)
+from rvcloud.cli.progress import Progress, make_progress
+from rvcloud.cli.records import human_size, record_to_dict, rows_summary, status_name
+from rvcloud.metadata.archive_path import archive_path_from_local, validate_key, validate_project
+from rvcloud.v1 import gateway_pb2
+
+DEFAULT_PROJECT: Final = "routeviews"
+DEFAULT_TIMEOUT: Final = 3600.0
+# Polling starts fast (a small file is done in a second or two) and backs off so that
+# a long conversion does not hammer the status store.
+POLL_FIRST: Final = 0.5
+POLL_MAX: Final = 2.0
+
+_DONE: Final = gateway_pb2.STATUS_DONE
+_FAILED: Final = gateway_pb2.STATUS_FAILED
+
+EXAMPLES: Final = """\
+examples:
+  upload-to-cloudz -d ingest.example.org:50051 \\
+      -f /archive/route-views.jinx/bgpdata/2014.05/RIBS/rib.20140530.2200.bz2
+  upload-to-cloudz -f ./updates.20240101.0000.bz2 -d https://ingest.example.org \\
+      --filename route-views.amsix/bgpdata/2024.01/UPDATES/updates.20240101.0000.bz2
+  upload-to-cloudz -f FILE -d localhost:50051 --no-wait --json
+
+exit codes: 0 DONE (or already done, or stored with --no-wait); 1 FAILED or refused by
+the service; 2 usage error or unreadable file; 3 service unreachable or timed out.
+"""
+
+
+@dataclass(slots=True)
+class UploadOutcome:
+    """How an upload ended: the last status record seen and how it was reached."""
+
+    record: gateway_pb2.FileStatus
+    already_done: bool = False
+    timed_out: bool = False
+    bytes_sent: int = 0
+    seconds: float = 0.0
+
+    @property
+    def exit_code(self) -> int:
+        if self.record.status == _FAILED:
+            return EXIT_FAILED
+        # Not DONE and not timed out means --no-wait after the file was stored.
+        return EXIT_UNAVAILABLE if self.timed_out else EXIT_OK
+
+
+def file_digest(f: io.BufferedReader, progress: Progress) -> tuple[str, int]:
+    """SHA-256 (hex) and size of an open file, read once in 1 MiB pieces."""
+    h = hashlib.sha256()
+    buf = bytearray(CHUNK_SIZE)
+    view = memoryview(buf)
+    size = 0
+    while n := f.readinto(view):
+        h.update(view[:n])
+        size += n
+        progress.advance(size)
+    return h.hexdigest(), size
+
+
+def _upload_requests(
+    f: io.BufferedReader, header: gateway_pb2.UploadHeader, progress: Progress
+) -> Iterator[gateway_pb2.UploadRequest]:
+    """Header, then exactly ``header.size`` bytes in 1 MiB chunks read on demand.
+
+    gRPC asks for the next message only when the previous one has been handed to the
+    transport, so at most a couple of chunks are in memory at any time. Sending only
+    the hashed size keeps the upload consistent with the header if the file grows.
+    """
+    yield gateway_pb2.UploadRequest(header=header)
+    sent = 0
+    while sent < header.size:
+        chunk = f.read(min(CHUNK_SIZE, header.size - sent))
+        if not chunk:
+            break  # the file shrank since hashing; the gateway reports the mismatch
+        yield gateway_pb2.UploadRequest(chunk=chunk)
+        sent += len(chunk)
+        progress.advance(sent)
+
+
+def _stage_line(record: gateway_pb2.FileStatus, seconds: float) -> str:
+    if record.status == _DONE:
+        return f"DONE  {rows_summary(record)} in {seconds:.1f} s"
+    if record.status == _FAILED:
+        return f"FAILED at stage {record.stage or '?'}"
+    return record.stage or status_name(record)
+
+
+def _wait_until_final(
+    client: GatewayClient,
+    record: gateway_pb2.FileStatus,
+    *,
+    progress: Progress,
+    deadline: float,
+    started: float,
+) -> tuple[gateway_pb2.FileStatus, bool]:
+    """Poll GetFile until DONE or FAILED; returns the last record and whether time ran out."""
+    progress.note(f"  → {_stage_line(record, time.monotonic() - started)}")
+    shown = (record.status, record.stage)
+    delay = POLL_FIRST
+    while record.status not in (_DONE, _FAILED):
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return record, True
+        time.sleep(min(delay, remaining))
+        try:
+            record = client.get_file(record.project, record.filename, timeout=min(CALL_TIMEOUT, remaining))
+        except grpc.RpcError as e:
+            # The file is safely stored by now; a gateway restart during the wait
+            # should not turn into a failure, so transient errors are retried.
+            if not is_transient(e) or time.monotonic() >= deadline:
+                raise
+            delay = min(delay * 2, POLL_MAX)
+            continue
+        if (record.status, record.stage) != shown:
+            progress.note(f"  → {_stage_line(record, time.monotonic() - started)}")
+            shown = (record.status, record.stage)
+            delay = POLL_FIRST
+        else:
+            delay = min(delay * 2, POLL_MAX)
+    return record, False
+
+
+def upload_file(
+    client: GatewayClient,
+    path: str,
+    project: str,
+    filename: str,
+    *,
+    wait: bool,
+    progress: Progress,
+    timeout: float,
+) -> UploadOutcome:
+    """Upload ``path`` as ``filename`` of ``project`` and, if ``wait``, follow it to DONE/FAILED.
+
+    ``timeout`` bounds each phase that depends on the service: the upload call, and the
+    wait for a final status (which ends with ``timed_out`` set, not an exception).
+    Raises OSError when the file cannot be read and grpc.RpcError for service errors.
+    """
+    with open(path, "rb") as f:
+        progress.start("hashing", os.fstat(f.fileno()).st_size)
+        sha256, size = file_digest(f, progress)
+        progress.finish()
+
+        try:
+            known = client.get_file(project, filename, timeout=min(CALL_TIMEOUT, timeout))
+        except grpc.RpcError as e:
+            if not is_not_found(e):
+                raise
+        else:
+            if known.status == _DONE and known.sha256 == sha256:
+                return UploadOutcome(known, already_done=True)
+
+        header = gateway_pb2.UploadHeader(
+            filename=filename, project=project, sha256=sha256, size=size, convert=True
+        )
+        f.seek(0)
+        started = time.monotonic()
+        progress.start("sending", size)
+        reply = client.upload(_upload_requests(f, header, progress), timeout=timeout)
+        progress.finish()
+    seconds = time.monotonic() - started
+    if reply.already_done:
+        return UploadOutcome(reply.file, already_done=True)
+    if reply.already_in_progress:
+        progress.note(f"{filename}: the same content is already being processed; following it")
+    else:
+        rate = size / (1024 * 1024) / max(seconds, 1e-6)
+        progress.note(f"uploaded {filename}: {human_size(size)} in {seconds:.1f} s ({rate:,.1f} MiB/s)")
+    outcome = UploadOutcome(reply.file, bytes_sent=0 if reply.already_in_progress else size, seconds=seconds)
+    if wait:
+        outcome.record, outcome.timed_out = _wait_until_final(
+            client, reply.file, progress=progress, deadline=time.monotonic() + timeout, started=started
+        )
+        outcome.seconds = time.monotonic() - started
+    return outcome
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
+    return value
+
+
+def add_gateway_arguments(parser: argparse.ArgumentParser) -> None:
+    """-d/--destination and --project, shared by every command that talks to the gateway."""
+    parser.add_argument(
+        "-d",
+        "--destination",
+        required=True,
+        metavar="ADDR",
+        help="gateway address: HOST:PORT or grpc://HOST:PORT (plaintext), http://HOST[:PORT] "
+        "(plaintext, port 80), https://HOST[:PORT] (TLS with the system roots, port 443)",
+    )
+    parser.add_argument(
+        "--project",
+        default=DEFAULT_PROJECT,
+        help=f"archive project, e.g. routeviews or ris (default {DEFAULT_PROJECT})",
+    )
+
+
+def add_upload_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``upload-to-cloudz`` and ``rvcloud upload``."""
+    parser.add_argument(
+        "-f", "--file", required=True, metavar="FILE", help="the finished MRT archive file to upload"
+    )
+    add_gateway_arguments(parser)
+    parser.add_argument(
+        "--filename",
+        metavar="ARCHIVE_PATH",
+        help="archive path to store the file under (default: FILE's path from the collector "
+        "directory on, e.g. route-views.jinx/bgpdata/2014.05/RIBS/rib.20140530.2200.bz2)",
+    )
+    parser.add_argument(
+        "--no-wait",
+        action="store_true",
+        help="return once the file is stored; do not wait for conversion and loading",
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="print the final status record as one JSON object"
+    )
+    parser.add_argument(
+        "--timeout",
+        type=_positive_seconds,
+        default=DEFAULT_TIMEOUT,
+        metavar="SECONDS",
+        help="give up (exit 3) when sending the file, or waiting for DONE/FAILED, takes longer "
+        f"(default {DEFAULT_TIMEOUT:g})",
+    )
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress or stage lines on stderr")
+
+
+def _print_outcome(outcome: UploadOutcome, *, as_json: bool, endpoint: Endpoint, timeout: float) -> None:
+    r = outcome.record
+    if as_json:
+        print(json.dumps({**record_to_dict(r), "already_done": outcome.already_done}))
+    elif outcome.already_done:
+        print(f"already done: {r.filename} ({rows_summary(r)}); nothing sent")
+    elif r.status == _DONE:
+        print(f"DONE {r.filename}: {rows_summary(r)}, {human_size(r.size)}, {outcome.seconds:.1f} s")
+    elif r.status == _FAILED:
+        print(f"FAILED {r.filename} at stage {r.stage or '?'}")
+    elif outcome.timed_out:
+        print(f"{status_name(r)} {r.filename}: still {r.stage or 'pending'} after waiting {timeout:g} s")
+    else:
+        print(f"stored {r.filename} ({human_size(r.size)}); conversion continues on the service")
+    if r.status == _FAILED:
+        print(f"error: {r.error or 'the service gave no reason'}", file=sys.stderr)
+        for line in r.first_errors:
+            print(f"  {line}", file=sys.stderr)
+    elif outcome.timed_out:
+        print(
+            f"error: timed out after {timeout:g} s; the service keeps working on the file. "
+            f"Check later with: rvcloud status -d {endpoint} --project {r.project} {r.filename}",
+            file=sys.stderr,
+        )
+
+
+def run_upload(args: argparse.Namespace) -> int:
+    """Run an upload described by parsed ``add_upload_arguments`` options; returns the exit code."""
+    try:
+        endpoint = parse_endpoint(args.destination)
+        validate_project(args.project)
+        if not os.path.isfile(args.file):
+            raise UsageError(
+                f"{args.file}: no such file" if not os.path.exists(args.file) else f"{args.file}: not a file"
+            )
+        if not os.access(args.file, os.R_OK):
+            raise UsageError(f"{args.file}: not readable")
+        try:
+            filename = validate_key(args.filename) if args.filename else archive_path_from_local(args.file)
+        except ValueError as e:
+            raise UsageError(f"{e}; pass --filename ARCHIVE_PATH") from None
+    except (UsageError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+
+    progress = make_progress(args.quiet)
+    try:
+        with open_channel(endpoint) as channel:
+            outcome = upload_file(
+                GatewayClient(channel),
+                args.file,
+                args.project,
+                filename,
+                wait=not args.no_wait,
+                progress=progress,
+                timeout=args.timeout,
+            )
+    except grpc.RpcError as e:
+        progress.finish()
+        return rpc_error_exit(e, endpoint)
+    except OSError as e:
+        progress.finish()
+        print(f"error: cannot read {args.file}: {e.strerror or e}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        progress.finish()
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    _print_outcome(outcome, as_json=args.json, endpoint=endpoint, timeout=args.timeout)
+    return outcome.exit_code
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="upload-to-cloudz",
+        description="Upload one finished RouteViews/RIS MRT archive file to the rvcloud ingest gateway "
+        "and wait until it is stored, converted and loaded.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_upload_arguments(parser)
+    return parser
+
+
+def upload_to_cloudz_main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``upload-to-cloudz`` console script."""
+    return run_upload(build_parser().parse_args(argv))
