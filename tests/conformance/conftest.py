@@ -1,0 +1,77 @@
+"""Backend factories for the conformance suites.
+
+Every suite takes one fixture per backend kind, parametrised over the implementations
+listed here; a new implementation (GCS, Pub/Sub, Datastore, BigQuery) is added by adding
+a parameter and a factory branch, and then has to pass the same tests.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from rvcloud.backends.blob.base import BlobStore
+from rvcloud.backends.blob.file import FileBlobStore
+from rvcloud.backends.bus.base import EventBus
+from rvcloud.backends.bus.memory import MemoryBus
+from rvcloud.backends.bus.sqlite import SqliteBus
+from rvcloud.backends.factory import blob_opener
+from rvcloud.backends.warehouse.base import Warehouse
+from rvcloud.backends.warehouse.duckdb import DuckDBWarehouse
+from rvcloud.metadata.sqlite import SqliteStatusStore
+from rvcloud.metadata.store import StatusStore
+from tests.conformance.conformance_support import BlobBackend
+
+
+@pytest.fixture(params=["file"])
+def blob_backend(request: pytest.FixtureRequest, tmp_path: Path) -> BlobBackend:
+    if request.param == "file":
+        store = FileBlobStore(tmp_path / "blobs")
+        tmp_dir = tmp_path / "blobs" / ".tmp"
+        return BlobBackend(store, lambda: sorted(os.listdir(tmp_dir)))
+    raise AssertionError(request.param)
+
+
+@pytest.fixture
+def blob_store(blob_backend: BlobBackend) -> BlobStore:
+    return blob_backend.store
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def event_bus(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[EventBus]:
+    # Short back-offs and polls keep the suite fast; behaviour is the same.
+    bus: EventBus
+    if request.param == "memory":
+        bus = MemoryBus(backoff=0.01)
+    elif request.param == "sqlite":
+        bus = SqliteBus(tmp_path / "bus.db", lease=5.0, poll=0.02, backoff=0.01)
+    else:
+        raise AssertionError(request.param)
+    yield bus
+    bus.close()
+
+
+@pytest.fixture(params=["sqlite"])
+def status_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StatusStore]:
+    store: StatusStore
+    if request.param == "sqlite":
+        store = SqliteStatusStore(tmp_path / "status.db")
+    else:
+        raise AssertionError(request.param)
+    yield store
+    store.close()
+
+
+@pytest.fixture(params=["duckdb"])
+def warehouse(request: pytest.FixtureRequest, tmp_path: Path, blob_store: BlobStore) -> Iterator[Warehouse]:
+    wh: Warehouse
+    if request.param == "duckdb":
+        wh = DuckDBWarehouse(tmp_path / "warehouse.duckdb", blob_opener(blob_store))
+    else:
+        raise AssertionError(request.param)
+    wh.ensure_tables()
+    yield wh
+    wh.close()
