@@ -1,0 +1,119 @@
+"""``rvcloud``: one command with a subcommand per task (upload, status, list, convert, local, query)."""
+
+from __future__ import annotations
+
+import argparse
+import textwrap
+import sys
+from collections.abc import Callable
+from typing import Final
+
+from rvcloud import __version__
+from rvcloud.cli import files, local, offline, upload
+from rvcloud.cli.client import EXIT_INTERRUPTED
+
+DESCRIPTION: Final = """\
+Archive RouteViews/RIS MRT files: upload them to the ingest gateway, follow their status,
+convert them offline, or run the whole service on one machine.
+"""
+
+EPILOG: Final = """\
+examples:
+  rvcloud local --data-dir ./rvcloud-data &
+  rvcloud upload -d 127.0.0.1:50051 -f route-views.jinx/bgpdata/2014.05/RIBS/rib.20140530.2200.bz2
+  rvcloud status -d 127.0.0.1:50051 route-views.jinx/bgpdata/2014.05/RIBS/rib.20140530.2200.bz2
+  rvcloud list -d 127.0.0.1:50051 --status FAILED --all
+  rvcloud query "SELECT count(*) FROM ribs"
+
+Run `rvcloud COMMAND --help` for a command's options.
+exit codes: 0 success; 1 failed; 2 usage error; 3 service unreachable or timed out.
+"""
+
+Runner = Callable[[argparse.Namespace], int]
+
+# name, one-line help, description, epilog, argument builder, runner
+_COMMANDS: Final[list[tuple[str, str, str, str, Callable[[argparse.ArgumentParser], None], Runner]]] = [
+    (
+        "upload",
+        "upload one archive file and wait until it is loaded",
+        "Upload one finished MRT archive file to the ingest gateway (the same as upload-to-cloudz) "
+        "and wait until it is stored, converted and loaded.",
+        upload.EXAMPLES.replace("upload-to-cloudz ", "rvcloud upload "),
+        upload.add_upload_arguments,
+        upload.run_upload,
+    ),
+    (
+        "status",
+        "show the status record of one file",
+        "Show everything the service knows about one archive file.",
+        files.STATUS_EXAMPLES,
+        files.add_status_arguments,
+        files.run_status,
+    ),
+    (
+        "list",
+        "list files by collector, type, status and time",
+        "List status records matching filters as a table (or JSON).",
+        files.LIST_EXAMPLES,
+        files.add_list_arguments,
+        files.run_list,
+    ),
+    (
+        "convert",
+        "convert MRT files to Avro or NDJSON offline",
+        "Convert local MRT files to Avro or NDJSON rows, exactly as the service does, without the service.",
+        offline.CONVERT_EXAMPLES,
+        offline.add_convert_arguments,
+        offline.run_convert,
+    ),
+    (
+        "local",
+        "run the whole service on this machine",
+        "Run the gateway, converter workers and loader on this machine on the embedded backends "
+        "(files, SQLite, DuckDB under the data directory).",
+        local.EXAMPLES,
+        local.add_local_arguments,
+        local.run_local,
+    ),
+    (
+        "query",
+        "run a read-only SQL query on the warehouse",
+        "Run a read-only SQL query on the warehouse (tables ribs and updates) and print the rows.",
+        offline.QUERY_EXAMPLES,
+        offline.add_query_arguments,
+        offline.run_query,
+    ),
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rvcloud",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"rvcloud {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, summary, description, epilog, add_arguments, run in _COMMANDS:
+        p = sub.add_parser(
+            name,
+            help=summary,
+            description=textwrap.fill(description, 88),
+            epilog=epilog,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        add_arguments(p)
+        p.set_defaults(run=run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``rvcloud`` console script."""
+    args = build_parser().parse_args(argv)
+    run: Runner = args.run
+    try:
+        return run(args)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
