@@ -63,7 +63,7 @@ _COLS_SQL = ", ".join(f'"{c.name}"' for c in COLUMNS)
 
 _LOADS_DDL = (
     'CREATE TABLE IF NOT EXISTS _loads (load_id VARCHAR PRIMARY KEY, "table" VARCHAR NOT NULL, '
-    "rows BIGINT NOT NULL, at TIMESTAMP NOT NULL)"
+    'rows BIGINT NOT NULL, "at" TIMESTAMP NOT NULL)'
 )
 
 
@@ -203,7 +203,7 @@ class DuckDBWarehouse(Warehouse):
                             con.unregister("_rvcloud_batch")
                             rows += batch.num_rows
                 con.execute(
-                    'INSERT INTO _loads (load_id, "table", rows, at) VALUES (?, ?, ?, ?)',
+                    'INSERT INTO _loads (load_id, "table", rows, "at") VALUES (?, ?, ?, ?)',
                     [load_id, table, rows, dt.datetime.now(dt.UTC).replace(tzinfo=None)],
                 )
                 con.execute("COMMIT")
