@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import textwrap
 import sys
+import textwrap
 from collections.abc import Callable
 from typing import Final
 
