@@ -190,7 +190,7 @@ READER = textwrap.dedent(
     import sys
     from rvcloud.backends.warehouse.duckdb import DuckDBWarehouse
 
-    wh = DuckDBWarehouse(sys.argv[1], no_avro)
+    wh = DuckDBWarehouse(sys.argv[1], lambda uri: open(uri, "rb"))
     print(wh.query("SELECT count(*) FROM updates")[0][0])
     """
 )
