@@ -66,7 +66,11 @@ def add_backend_args(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--bus", help="event bus URL: memory:// or sqlite:///FILE (env RVCLOUD_BUS)")
     g.add_argument("--status", help="status store URL: sqlite:///FILE (env RVCLOUD_STATUS)")
     g.add_argument("--warehouse", help="warehouse URL: duckdb:///FILE (env RVCLOUD_WAREHOUSE)")
-    g.add_argument("--topic-stored", dest="topic_stored", help="topic for 'stored' events (env RVCLOUD_TOPIC_STORED)")
     g.add_argument(
-        "--topic-converted", dest="topic_converted", help="topic for 'converted' events (env RVCLOUD_TOPIC_CONVERTED)"
+        "--topic-stored", dest="topic_stored", help="topic for 'stored' events (env RVCLOUD_TOPIC_STORED)"
+    )
+    g.add_argument(
+        "--topic-converted",
+        dest="topic_converted",
+        help="topic for 'converted' events (env RVCLOUD_TOPIC_CONVERTED)",
     )
