@@ -4,19 +4,23 @@ Layout under the root directory::
 
     <root>/<key>                      committed objects
     <root>/.tmp/<random>              writes in progress (streamed, never in memory)
-    <root>/.meta/<key>.<inode>.json   content type and custom metadata of one version
+    <root>/.meta/<hh>/<sha256(key)>.<inode>.json
+                                      content type and custom metadata of one version
 
 Commit is ``fsync`` + ``os.replace``, so readers see the old or the new object, never a
 partial one. Metadata lives in a sidecar named after the *inode* of the data file it
 describes: the writer knows the inode of its temp file, and ``os.replace`` keeps it, so
 the sidecar is written (atomically) before the data becomes visible and a reader always
 finds the metadata of exactly the version it sees, even while another writer replaces
-the object. Sidecars of replaced versions are removed after the replace.
+the object. Sidecars of replaced versions are removed after the replace. Sidecars are
+named by a hash of the key so that a key whose last segment is near the file-name limit
+still fits, and so that ``.meta`` never mirrors the key hierarchy.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import stat as stat_mod
@@ -31,6 +35,7 @@ from rvcloud.metadata.archive_path import InvalidKey, validate_key
 _TMP = ".tmp"
 _META = ".meta"
 _RESERVED = (_TMP, _META)
+_NAME_MAX = 255  # bytes in one file name on common filesystems; keys are ASCII
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
 
 
@@ -140,6 +145,8 @@ class FileBlobStore(BlobStore):
         validate_key(key)
         if key.split("/", 1)[0] in _RESERVED:
             raise InvalidKey(f"key {key!r} uses a directory reserved by the file blob store")
+        if any(len(seg) > _NAME_MAX for seg in key.split("/")):
+            raise InvalidKey(f"key {key!r} has a segment longer than {_NAME_MAX} bytes (a file name)")
         return key
 
     def _path(self, key: str) -> Path:
@@ -148,7 +155,8 @@ class FileBlobStore(BlobStore):
         return self.root / key
 
     def _meta_path(self, key: str, ino: int) -> Path:
-        return self._meta_dir / f"{key}.{ino}.json"
+        h = hashlib.sha256(key.encode()).hexdigest()
+        return self._meta_dir / h[:2] / f"{h}.{ino}.json"
 
     def _write_meta(self, key: str, ino: int, content_type: str, metadata: Mapping[str, str]) -> None:
         path = self._meta_path(key, ino)
