@@ -1,0 +1,254 @@
+"""The decode loop: frame records, dispatch them to the type decoders, keep the stats.
+
+``decode_rows`` never raises for damaged content: every problem becomes a skip
+reason, a note or a byte range (see ``stats``). The only exception it lets escape
+is :class:`NotMRTError`, raised before any row when the first record header is
+impossible.
+
+Framing repairs, in the order they are tried when the header after a record is
+not plausible (see ``framing`` for plausibility and the resync scan):
+
+1. TABLE_DUMP records of early RIS dumps whose declared length is 4 bytes short:
+   if the header 4 bytes further is plausible (or the stream ends there) and the
+   record parses exactly with length + 4, that length is used
+   (``note:td1_length_plus_4``);
+2. a record that fails to decode is treated as part of the damage: the scan
+   restarts one byte after its header, so records hidden inside a corrupted
+   length are recovered;
+3. otherwise the record's rows are kept and the scan starts after it.
+
+A stream that ends inside a record (or whose compressed stream is cut) keeps
+every complete record, counts the partial one as ``truncated_record`` and sets
+``stats.truncated_at`` to the decompressed offset where the data ended.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any, BinaryIO, Final
+
+from . import bgp4mp, table_dump
+from .context import Context, RecordError
+from .framing import (
+    HEADER,
+    HEADER_LEN,
+    T_BGP,
+    T_BGP4MP,
+    T_BGP4MP_ET,
+    T_TABLE_DUMP,
+    T_TABLE_DUMP_V2,
+    BlockReader,
+    find_resync,
+    plausible,
+    type_name,
+)
+from .stats import DecodeStats
+
+
+class NotMRTError(ValueError):
+    """The data is not MRT at all (the first record header is impossible)."""
+
+
+Handler = Callable[[Context, bytes, int, int, int, int, int, int], "list[dict[str, Any]] | str"]
+
+_LOOKAHEAD: Final = HEADER_LEN + 4 + HEADER_LEN
+
+
+def _td2(
+    ctx: Context, buf: bytes, start: int, end: int, subtype: int, ts_us: int, idx: int, off: int
+) -> list[dict[str, Any]] | str:
+    if subtype in table_dump.RIB_SUBTYPES:
+        return table_dump.rib_afi(ctx, buf, start, end, subtype, ts_us, idx, off)
+    if subtype == table_dump.PEER_INDEX_TABLE:
+        return table_dump.peer_index_table(ctx, buf, start, end)
+    if subtype in (table_dump.RIB_GENERIC, table_dump.RIB_GENERIC_ADDPATH):
+        return table_dump.rib_generic(ctx, buf, start, end, subtype, ts_us, idx, off)
+    return f"unsupported_subtype:13/{subtype}"
+
+
+_HANDLERS: Final[dict[int, Handler]] = {
+    T_TABLE_DUMP_V2: _td2,
+    T_TABLE_DUMP: table_dump.table_dump,
+    T_BGP4MP: bgp4mp.bgp4mp,
+    T_BGP4MP_ET: bgp4mp.bgp4mp,
+    T_BGP: bgp4mp.legacy_bgp,
+}
+
+
+def _decode_one(
+    ctx: Context,
+    handler: Handler,
+    buf: bytes,
+    start: int,
+    end: int,
+    subtype: int,
+    ts_us: int,
+    idx: int,
+    off: int,
+) -> tuple[list[dict[str, Any]] | str, str | None]:
+    """Run a record decoder; returns (rows or skip reason, error message)."""
+    try:
+        return handler(ctx, buf, start, end, subtype, ts_us, idx, off), None
+    except RecordError as e:
+        return e.reason, f"record {idx} @ {off}: {e.reason}: {e}"
+    except (IndexError, ValueError, KeyError, OverflowError) as e:  # struct.error is a ValueError... mostly
+        return "malformed_record", f"record {idx} @ {off}: malformed_record: {type(e).__name__}: {e}"
+    except Exception as e:  # struct.error and anything unforeseen: never escape
+        return "malformed_record", f"record {idx} @ {off}: malformed_record: {type(e).__name__}: {e}"
+
+
+def decode_rows(
+    stream: BinaryIO, *, project: str, collector: str, source_file: str, stats: DecodeStats
+) -> Iterator[dict[str, Any]]:
+    """Decode a decompressed MRT stream into rows (dicts keyed by ``schema.COLUMN_NAMES``).
+
+    Rows share their list values and must be treated as read-only.
+    """
+    ctx = Context(project, collector, source_file, stats)
+    reader = BlockReader(stream)
+    rows_by_type = stats.rows_by_type
+    for k in ("RIB", "ANNOUNCE", "WITHDRAW", "STATE"):
+        rows_by_type.setdefault(k, 0)
+    mrt_types = stats.mrt_types
+    names: dict[tuple[int, int], str] = {}
+    unpack = HEADER.unpack_from
+    buf = b""
+    pos = 0
+    idx = 0
+    last_ts: int | None = None
+    while True:
+        if pos + HEADER_LEN > len(buf):
+            buf, pos = reader.fill(pos, HEADER_LEN)
+            if pos + HEADER_LEN > len(buf):
+                if pos < len(buf):
+                    _truncated(stats, reader, idx, reader.base + pos, len(buf) - pos, "header")
+                    idx += 1
+                break
+        ts, typ, sub, ln = unpack(buf, pos)
+        if not plausible(typ, sub, ln):
+            if last_ts is None and idx == 0:
+                raise NotMRTError(
+                    f"not MRT: first record header is impossible (type {typ}, subtype {sub}, length {ln})"
+                )
+            buf, pos = _resync(stats, reader, pos, last_ts, f"impossible header (type {typ} len {ln})")
+            if pos < 0:
+                break
+            continue
+        need = HEADER_LEN + ln
+        if pos + need + _LOOKAHEAD > len(buf):
+            buf, pos = reader.fill(pos, need + _LOOKAHEAD)
+            if pos + need > len(buf):
+                _truncated(stats, reader, idx, reader.base + pos, len(buf) - pos, f"record of {need} bytes")
+                idx += 1
+                break
+        off = reader.base + pos
+        name = names.get((typ, sub))
+        if name is None:
+            name = names[(typ, sub)] = type_name(typ, sub)
+        handler = _HANDLERS.get(typ)
+        start = pos + HEADER_LEN
+        end = pos + need
+        ts_us = ts * 1000000
+        if typ == T_BGP4MP_ET:
+            if ln < 4:
+                handler = None
+            else:
+                ts_us += int.from_bytes(buf[start : start + 4], "big")
+                start += 4
+
+        # Is the next header where it should be?
+        nxt_ok = True
+        if end + HEADER_LEN <= len(buf):
+            _t2, typ2, sub2, ln2 = unpack(buf, end)
+            nxt_ok = plausible(typ2, sub2, ln2)
+
+        err: str | None = None
+        res: list[dict[str, Any]] | str
+        if handler is None:
+            res = f"unsupported_type:{typ}/{sub}" if ln >= 4 or typ != T_BGP4MP_ET else "malformed_record"
+        elif (
+            typ == T_TABLE_DUMP
+            and (not nxt_ok or (reader.eof and end < len(buf) < end + HEADER_LEN))
+            and _plus4_ok(buf, end, reader.eof)
+        ):
+            try:
+                res = table_dump.table_dump(ctx, buf, start, end + 4, sub, ts_us, idx, off, True)
+                need += 4
+                end += 4
+                nxt_ok = True
+                ctx.note("td1_length_plus_4")
+            except Exception:
+                res, err = _decode_one(ctx, handler, buf, start, end, sub, ts_us, idx, off)
+        else:
+            res, err = _decode_one(ctx, handler, buf, start, end, sub, ts_us, idx, off)
+
+        if not nxt_ok and err is not None:
+            # The record is unreadable and so is what follows: its header is part of the damage.
+            stats.error(f"record {idx} @ {off}: {err}; next header impossible, resyncing from here")
+            buf, pos = _resync(stats, reader, pos, last_ts, "damaged record")
+            if pos < 0:
+                break
+            continue
+
+        stats.records_read += 1
+        mrt_types[name] = mrt_types.get(name, 0) + 1
+        idx += 1
+        last_ts = ts
+        pos = end
+        if type(res) is list:
+            stats.records_with_rows += 1
+            for row in res:
+                rows_by_type[row["elem_type"]] += 1
+                yield row
+        else:
+            stats.skip(res)  # type: ignore[arg-type]
+            if err is not None:
+                stats.error(err)
+        if not nxt_ok:
+            buf, pos = _resync(stats, reader, pos, last_ts, "impossible header after record")
+            if pos < 0:
+                break
+
+    if reader.error is not None:
+        if stats.truncated_at is None:
+            stats.truncated_at = reader.base + len(buf)
+        stats.error(
+            f"compressed stream ended early at decompressed offset {reader.base + len(buf)}: {reader.error}"
+        )
+
+
+def _plus4_ok(buf: bytes, end: int, eof: bool) -> bool:
+    alt = end + 4
+    if alt + HEADER_LEN <= len(buf):
+        _ts, typ, sub, ln = HEADER.unpack_from(buf, alt)
+        return plausible(typ, sub, ln)
+    return eof and alt == len(buf)
+
+
+def _truncated(stats: DecodeStats, reader: BlockReader, idx: int, off: int, have: int, what: str) -> None:
+    stats.records_read += 1
+    stats.skip("truncated_record")
+    stats.truncated_at = reader.base + len(reader.buf)
+    stats.error(f"record {idx} @ {off}: truncated_record: stream ends inside {what} ({have} bytes present)")
+
+
+def _resync(
+    stats: DecodeStats, reader: BlockReader, pos: int, last_ts: int | None, why: str
+) -> tuple[bytes, int]:
+    """Skip damaged bytes; returns (buf, pos) of the next header, pos -1 when nothing is left."""
+    buf, start, found = find_resync(reader, pos, last_ts)
+    first = reader.base + start
+    if found is None:
+        skipped = len(buf) - start
+        stats.skip("bytes:resync_skipped", skipped)
+        stats.error(f"bytes [{first}, {first + skipped}) skipped ({why}); no further record found")
+        # Drain (and count) whatever is left beyond the scan limit.
+        while not reader.eof:
+            buf, _ = reader.fill(len(buf), 1 << 20)
+            stats.skip("bytes:resync_skipped", len(buf))
+        return buf, -1
+    stats.skip("bytes:resync_skipped", found - start)
+    stats.error(
+        f"bytes [{first}, {first + found - start}) skipped ({why}); resynced at {reader.base + found}"
+    )
+    return buf, found
