@@ -1,6 +1,7 @@
 """Blob store interface: named immutable objects written by streaming.
 
-Keys are validated object keys (see ``rvcloud.backends.keys``), never filesystem paths.
+Keys are validated object keys (``rvcloud.metadata.archive_path.validate_key``), never
+filesystem paths.
 A writer makes nothing visible until ``commit()``; ``abort()`` (or an exception inside
 the ``with`` block) leaves no trace. Committing replaces an existing object atomically.
 """

@@ -150,7 +150,7 @@ class _SqliteSubscription(Subscription):
         token = uuid.uuid4().hex
         # One statement, so the claim is atomic under SQLite's write lock: whoever
         # updates the row first owns it; the others' WHERE no longer matches.
-        row = con.execute(
+        rows = con.execute(
             """
             UPDATE bus_messages SET visible_at = ?, lease_token = ?, attempts = attempts + 1
             WHERE seq = (
@@ -160,10 +160,10 @@ class _SqliteSubscription(Subscription):
             RETURNING seq, id, data, attempts
             """,
             (now + self._bus.lease, token, self._topic, now, now),
-        ).fetchone()
-        if row is None:
+        ).fetchall()  # fetchall steps the statement to its end, which commits it
+        if not rows:
             return None
-        seq, mid, data, attempts = row
+        seq, mid, data, attempts = rows[0]
         claim = _Claim(seq, mid, token, data)
         if attempts > self._max_attempts:
             # Earlier deliveries ended without ack or nack (the consumer died): treat
