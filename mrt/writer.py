@@ -42,7 +42,7 @@ import struct
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import BinaryIO, Final
+from typing import Final, Protocol
 
 AS_TRANS: Final = 23456
 BGP_MAX_MESSAGE: Final = 65535
@@ -216,9 +216,12 @@ class Peer:
 
 @dataclass(frozen=True, slots=True)
 class RibEntry:
+    """A TABLE_DUMP_V2 RIB entry; ``attributes`` may be a ready attribute block (bytes),
+    e.g. from ``encode_rib_entry_attributes`` or a deliberately malformed one."""
+
     peer_index: int
     originated_time: int
-    attributes: PathAttributes
+    attributes: PathAttributes | bytes
     path_id: int | None = None
 
 
@@ -591,7 +594,7 @@ def rib_entry_record(seq: int, prefix: str, entries: Sequence[RibEntry], *, addp
     for e in entries:
         if addpath != (e.path_id is not None):
             raise ValueError("path_id must be set exactly when addpath=True")
-        attrs = _rib_attributes(e.attributes, v6)
+        attrs = e.attributes if isinstance(e.attributes, bytes) else _rib_attributes(e.attributes, v6)
         out += _u16(e.peer_index) + _u32(e.originated_time)
         if e.path_id is not None:
             out += _u32(e.path_id)
@@ -657,11 +660,17 @@ def encode_record(record: Record, timestamp: int, microseconds: int | None = Non
     return _u32(timestamp) + _u16(mrt_type) + _u16(record.subtype) + _u32(len(body)) + body
 
 
+class ByteSink(Protocol):
+    """Anything with ``write(bytes)``: a file, BytesIO, bz2.BZ2File, gzip.GzipFile."""
+
+    def write(self, data: bytes, /) -> object: ...
+
+
 @dataclass(slots=True)
 class MrtWriter:
     """Writes records to a binary stream and counts them."""
 
-    stream: BinaryIO
+    stream: ByteSink
     records: int = 0
     bytes_written: int = 0
 
