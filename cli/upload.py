@@ -206,7 +206,8 @@ def upload_file(
         progress.note(f"{filename}: the same content is already being processed; following it")
     else:
         rate = size / (1024 * 1024) / max(seconds, 1e-6)
-        progress.note(f"uploaded {filename}: {human_size(size)} in {seconds:.1f} s ({rate:,.1f} MiB/s)")
+        took = f"{seconds:.2f}" if seconds < 1 else f"{seconds:.1f}"
+        progress.note(f"uploaded {filename}: {human_size(size)} in {took} s ({rate:,.1f} MiB/s)")
     outcome = UploadOutcome(reply.file, bytes_sent=0 if reply.already_in_progress else size, seconds=seconds)
     if wait:
         outcome.record, outcome.timed_out = _wait_until_final(

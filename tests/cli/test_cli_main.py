@@ -315,3 +315,10 @@ def test_python_dash_m_runs(tmp_path: Path) -> None:
     )
     assert r.returncode == 2
     assert "unsupported scheme" in r.stderr
+
+
+@pytest.mark.parametrize("args", [["--converters", "0"], ["--listen", "https://h:1"], ["--listen", "nohost"]])
+def test_local_usage_errors(args: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["local", "--data-dir", str(tmp_path / "d"), *args]) == 2
+    assert "error:" in capsys.readouterr().err
+    assert not (tmp_path / "d").exists()  # nothing started or created
