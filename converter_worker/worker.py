@@ -8,6 +8,7 @@ the Avro keys are derived from the content hash, so a re-run rewrites identical 
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import socket
@@ -31,18 +32,20 @@ def avro_key(raw_key: str, sha256: str, table: str) -> str:
     return f"{raw_key}.{sha256[:16]}.{table}.avro"
 
 
-class _BlobOutput:
-    """A write-only file object over a blob writer (fastavro wants ``.write``/``.flush``)."""
+class _BlobOutput(io.RawIOBase):
+    """A write-only, non-seekable file object over a blob writer (what fastavro writes to)."""
 
     def __init__(self, writer: BlobWriter) -> None:
+        super().__init__()
         self._w = writer
 
-    def write(self, data: bytes) -> int:
-        self._w.write(data)
-        return len(data)
+    def writable(self) -> bool:
+        return True
 
-    def flush(self) -> None:
-        return None
+    def write(self, data: bytes | bytearray | memoryview) -> int:  # type: ignore[override]
+        mv = memoryview(data)
+        self._w.write(mv)
+        return mv.nbytes
 
 
 class Converter:
@@ -81,6 +84,7 @@ class Converter:
             return
         raw_key = self.blobs.key_for_uri(rec.raw_uri)
         outputs: dict[str, BlobWriter] = {}
+        buffers: list[io.BufferedWriter] = []
 
         def open_output(table: str) -> IO[bytes]:
             w = self.blobs.writer(
@@ -89,7 +93,8 @@ class Converter:
                 metadata={"project": project, "source_file": filename, "sha256": sha, "table": table},
             )
             outputs[table] = w
-            return _BlobOutput(w)  # type: ignore[return-value]
+            buffers.append(io.BufferedWriter(_BlobOutput(w), buffer_size=1 << 20))
+            return buffers[-1]
 
         progress_stats: list[DecodeStats] = []
 
@@ -113,6 +118,8 @@ class Converter:
                     source_file=filename,
                     on_progress=on_progress,
                 )
+            for b in buffers:
+                b.flush()
             uris = {t: self.blobs.uri(w.key) for t, w in outputs.items()}
             for w in outputs.values():
                 w.commit()
@@ -180,7 +187,7 @@ def _converted(result: ConvertResult, uris: dict[str, str]) -> Any:
         r.stage = "converted"
         r.avro_uris = sorted(uris.values())
         r.records_read = s.records_read
-        r.rows_by_type = dict(s.rows_by_type)
+        r.rows_by_type = {k: v for k, v in s.rows_by_type.items() if v}
         r.skipped_by_reason = dict(s.skipped_by_reason)
         r.first_errors = list(s.first_errors)
         if s.truncated_at is not None and not any("truncated" in e for e in r.first_errors):
