@@ -32,6 +32,8 @@ from .context import Context, RecordError
 from .framing import (
     HEADER,
     HEADER_LEN,
+    MAX_RECORD_LEN,
+    PLAUSIBLE_KEYS,
     T_BGP,
     T_BGP4MP,
     T_BGP4MP_ET,
@@ -125,7 +127,7 @@ def decode_rows(
                     idx += 1
                 break
         ts, typ, sub, ln = unpack(buf, pos)
-        if not plausible(typ, sub, ln):
+        if ln > MAX_RECORD_LEN or ((typ << 16) | sub) not in PLAUSIBLE_KEYS:
             if last_ts is None and idx == 0:
                 raise NotMRTError(
                     f"not MRT: first record header is impossible (type {typ}, subtype {sub}, length {ln})"
@@ -160,7 +162,7 @@ def decode_rows(
         nxt_ok = True
         if end + HEADER_LEN <= len(buf):
             _t2, typ2, sub2, ln2 = unpack(buf, end)
-            nxt_ok = plausible(typ2, sub2, ln2)
+            nxt_ok = ln2 <= MAX_RECORD_LEN and ((typ2 << 16) | sub2) in PLAUSIBLE_KEYS
 
         err: str | None = None
         res: list[dict[str, Any]] | str
@@ -197,9 +199,13 @@ def decode_rows(
         pos = end
         if type(res) is list:
             stats.records_with_rows += 1
-            for row in res:
-                rows_by_type[row["elem_type"]] += 1
-                yield row
+            if typ == T_TABLE_DUMP_V2:
+                rows_by_type["RIB"] += len(res)
+                yield from res
+            else:
+                for row in res:
+                    rows_by_type[row["elem_type"]] += 1
+                    yield row
         else:
             stats.skip(res)  # type: ignore[arg-type]
             if err is not None:

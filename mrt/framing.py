@@ -139,6 +139,14 @@ def plausible(typ: int, subtype: int, length: int) -> bool:
     return typ in OTHER_TYPES
 
 
+# The same check as a set lookup on ``(type << 16) | subtype`` for the hot loop
+# (types we do not decode accept any subtype: only listed here for subtype < 256).
+PLAUSIBLE_KEYS: Final = frozenset(
+    [(t << 16) | s for t, subs in DECODED_SUBTYPES.items() for s in subs]
+    + [(t << 16) | s for t in OTHER_TYPES for s in range(256)]
+)
+
+
 def _resync_ok(typ: int, subtype: int, length: int, ts: int, last_ts: int | None) -> bool:
     subs = DECODED_SUBTYPES.get(typ)
     if subs is None or subtype not in subs or length > MAX_RECORD_LEN:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ipaddress
 import struct
+from socket import inet_ntoa
 from typing import Final
 
 AFI_IPV4: Final = 1
@@ -35,6 +36,7 @@ SUPPORTED_SAFIS: Final = PLAIN_SAFIS | LABELED_SAFIS | VPN_SAFIS
 _MAX_BITS: Final = {AFI_IPV4: 32, AFI_IPV6: 128}
 _ADDR_BYTES: Final = {AFI_IPV4: 4, AFI_IPV6: 16}
 _CACHE_LIMIT: Final = 500_000
+_ZERO4: Final = bytes(4)
 
 _U32 = struct.Struct(">I")
 
@@ -61,16 +63,11 @@ def ip_text(b: bytes) -> str:
 def prefix_text(afi: int, plen: int, raw: bytes) -> str:
     """Canonical ``addr/len`` for ``raw`` (the ceil(plen/8) significant bytes, host bits masked)."""
     if afi == AFI_IPV4:
-        n = len(raw)
-        if n == 4:
-            a, b, c, d = raw
-        else:
-            padded = raw + b"\0\0\0\0"
-            a, b, c, d = padded[0], padded[1], padded[2], padded[3]
-        if plen < 32:
-            v = ((a << 24) | (b << 16) | (c << 8) | d) & ((0xFFFFFFFF << (32 - plen)) & 0xFFFFFFFF)
-            return f"{v >> 24}.{(v >> 16) & 255}.{(v >> 8) & 255}.{v & 255}/{plen}"
-        return f"{a}.{b}.{c}.{d}/{plen}"
+        nb = (plen + 7) >> 3
+        raw = raw[:nb]
+        if plen & 7:
+            raw = raw[:-1] + bytes((raw[-1] & (0xFF << (8 - (plen & 7))) & 0xFF,))
+        return inet_ntoa(raw + _ZERO4[nb:]) + "/" + str(plen)
     v6 = int.from_bytes(raw.ljust(16, b"\0"), "big")
     if plen < 128:
         v6 &= ((1 << 128) - 1) ^ ((1 << (128 - plen)) - 1)
