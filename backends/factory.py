@@ -22,6 +22,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from rvcloud.backends.blob.base import BlobStore
 from rvcloud.backends.bus.base import EventBus
+from rvcloud.backends.bus.memory import MemoryBus
 from rvcloud.backends.warehouse.base import Warehouse
 from rvcloud.metadata.store import StatusStore
 
@@ -32,7 +33,7 @@ _CLOUD = {
     "bigquery": "the BigQuery warehouse",
 }
 
-_memory_buses: dict[str, EventBus] = {}
+_memory_buses: dict[str, MemoryBus] = {}
 _memory_lock = threading.Lock()
 
 
@@ -82,15 +83,13 @@ def open_blob_store(url: str) -> BlobStore:
 def open_event_bus(url: str) -> EventBus:
     scheme = urlsplit(url).scheme
     if scheme == "memory":
-        from rvcloud.backends.bus.memory import MemoryBus
-
         params = _query_floats(url, {"backoff"})
         name = urlsplit(url).netloc + urlsplit(url).path
         # One bus per name and process, so a gateway and workers opened separately
         # from the same URL in one process talk to each other.
         with _memory_lock:
             bus = _memory_buses.get(name)
-            if bus is None:
+            if bus is None or bus.closed:
                 bus = _memory_buses[name] = MemoryBus(**params)
             return bus
     if scheme == "sqlite":

@@ -217,6 +217,10 @@ class MemoryBus(EventBus):
                 # Wake up at least every 50 ms: delayed retries become due without a notify.
                 self._cond.wait(min(left, 0.05))
 
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
     def close(self) -> None:
         with self._cond:
             self._closed = True

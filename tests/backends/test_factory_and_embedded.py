@@ -46,6 +46,11 @@ def test_open_event_bus(tmp_path: Path) -> None:
     assert isinstance(a, MemoryBus)
     assert open_event_bus("memory://shared-test") is a  # one bus per name in a process
     assert open_event_bus("memory://other-test") is not a
+    a.close()
+    fresh = open_event_bus("memory://shared-test")  # a closed bus is not handed out again
+    assert fresh is not a
+    fresh.publish("t", {})
+    fresh.close()
     b = open_event_bus(f"sqlite://{tmp_path}/bus.db?lease=5&poll=0.05&backoff=0.5")
     assert isinstance(b, SqliteBus)
     assert (b.path, b.lease, b.poll, b.backoff) == (tmp_path / "bus.db", 5.0, 0.05, 0.5)

@@ -94,15 +94,15 @@ def test_killed_consumer_message_is_redelivered_after_lease(tmp_path: Path) -> N
 def test_long_handler_keeps_its_lease(tmp_path: Path) -> None:
     # A handler running 3 leases long must not see its message handed to a competitor.
     db = tmp_path / "bus.db"
-    bus1 = SqliteBus(db, lease=0.5, poll=0.02)
-    bus2 = SqliteBus(db, lease=0.5, poll=0.02)
+    bus1 = SqliteBus(db, lease=1.0, poll=0.02)
+    bus2 = SqliteBus(db, lease=1.0, poll=0.02)
     deliveries: list[tuple[str, int]] = []
     lock = threading.Lock()
 
     def slow(msg: Message) -> None:
         with lock:
             deliveries.append(("slow", msg.attempt))
-        time.sleep(1.5)
+        time.sleep(3.0)
 
     def fast(msg: Message) -> None:
         with lock:
