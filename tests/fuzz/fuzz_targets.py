@@ -1,0 +1,141 @@
+"""Fuzz targets for the MRT decoder: each turns fuzz bytes into an MRT stream and decodes it.
+
+- ``framing``: the bytes are the whole (decompressed) stream.
+- ``rib``: the bytes become a TABLE_DUMP_V2 RIB record body (first byte picks the
+  subtype) after a valid PEER_INDEX_TABLE.
+- ``update``: the bytes become the payload of a BGP UPDATE in a BGP4MP record (first
+  byte picks MESSAGE / MESSAGE_AS4 / their ADDPATH subtypes, and ET).
+- ``nlri``: the bytes become one NLRI field of an otherwise valid UPDATE (first byte
+  picks withdrawn routes, NLRI, MP_REACH or MP_UNREACH, with or without ADD-PATH).
+
+The checks (``check``): the decoder terminates within a bounded number of rows, every
+row has exactly ``schema.COLUMN_NAMES`` keys, the stats invariant holds, and the only
+exception that escapes is ``NotMRTError`` for the whole stream (``framing``) before
+any row, as the decoder documents. Anything else raises ``FuzzFinding``.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+from collections.abc import Callable
+from typing import Final
+
+from rvcloud.mrt import DecodeStats, NotMRTError, decode_rows
+from rvcloud.mrt.schema import COLUMN_NAMES
+from rvcloud.mrt.writer import (
+    MrtWriter,
+    Origin,
+    PathAttributes,
+    Peer,
+    Session,
+    bgp4mp_message,
+    encode_path_attributes,
+    peer_index_table,
+)
+
+MAX_ROWS: Final = 200_000
+COLUMNS: Final = frozenset(COLUMN_NAMES)
+RIB_SUBTYPES: Final = (2, 4, 8, 10)
+T0: Final = 1_600_000_000
+
+
+class FuzzFinding(AssertionError):
+    """The decoder broke a documented guarantee."""
+
+
+def check(stream: bytes, *, not_mrt_allowed: bool) -> None:
+    stats = DecodeStats()
+    rows = 0
+    try:
+        for row in decode_rows(io.BytesIO(stream), project="p", collector="c", source_file="f", stats=stats):
+            rows += 1
+            if rows > MAX_ROWS:
+                raise FuzzFinding(f"more than {MAX_ROWS} rows from {len(stream)} bytes")
+            if row.keys() != COLUMNS:
+                raise FuzzFinding(f"row keys differ from schema: {sorted(set(row) ^ COLUMNS)}")
+    except NotMRTError:
+        if not not_mrt_allowed or rows:
+            raise
+        return
+    if not stats.invariant_ok():
+        raise FuzzFinding(f"stats invariant broken: {stats}")
+
+
+def _peer_table() -> bytes:
+    buf = io.BytesIO()
+    peers = [Peer("10.0.0.1", "192.0.2.1", 65001), Peer("10.0.0.2", "2001:db8::2", 4_200_000_000)]
+    MrtWriter(buf).write(peer_index_table("10.9.9.9", "fuzz", peers), T0)
+    return buf.getvalue()
+
+
+PEER_TABLE: Final = _peer_table()
+SESSION_V4: Final = Session("192.0.2.1", 65001, "192.0.2.254", 6447)
+SESSION_V6: Final = Session("2001:db8::1", 4_200_000_000, "2001:db8::fe", 6447)
+
+
+def _header(mrt_type: int, subtype: int, body: bytes) -> bytes:
+    return struct.pack(">IHHI", T0, mrt_type, subtype, len(body)) + body
+
+
+def framing(data: bytes) -> None:
+    check(data, not_mrt_allowed=True)
+
+
+def rib(data: bytes) -> None:
+    if not data:
+        return
+    subtype = RIB_SUBTYPES[data[0] % 4]
+    check(PEER_TABLE + _header(13, subtype, data[1:]), not_mrt_allowed=False)
+
+
+def _update_record(selector: int, payload: bytes) -> bytes:
+    """BGP4MP(_ET) record around an UPDATE with ``payload`` (selector picks the variant)."""
+    payload = payload[: 65535 - 19]
+    message = b"\xff" * 16 + struct.pack(">HB", 19 + len(payload), 2) + payload
+    session = SESSION_V6 if selector & 8 else SESSION_V4
+    as4 = bool(selector & 1) or session is SESSION_V6
+    rec = bgp4mp_message(session, message, as4=as4, addpath=bool(selector & 2))
+    if selector & 4:
+        return _header(17, rec.subtype, struct.pack(">I", 123_456) + rec.body)
+    return _header(16, rec.subtype, rec.body)
+
+
+def update(data: bytes) -> None:
+    if not data:
+        return
+    check(_update_record(data[0], data[1:]), not_mrt_allowed=False)
+
+
+_ATTRS: Final = PathAttributes(origin=Origin.IGP, next_hop="192.0.2.1", mp_next_hop="2001:db8::1")
+
+
+def nlri(data: bytes) -> None:
+    if not data:
+        return
+    mode, body = data[0], data[1:1024]
+    field = mode % 4
+    v6_nh = b"\x10" + bytes(15) + b"\x01"
+    if field == 0:  # withdrawn routes
+        payload = struct.pack(">H", len(body)) + body + b"\x00\x00"
+    elif field == 1:  # NLRI
+        attrs = encode_path_attributes(_ATTRS, as4=True)
+        payload = b"\x00\x00" + struct.pack(">H", len(attrs)) + attrs + body
+    elif field == 2:  # MP_REACH_NLRI (IPv6 unicast)
+        mp = struct.pack(">HB", 2, 1) + v6_nh + b"\x00" + body
+        attrs = encode_path_attributes(_ATTRS, as4=True, mp_reach=mp)
+        payload = b"\x00\x00" + struct.pack(">H", len(attrs)) + attrs
+    else:  # MP_UNREACH_NLRI (IPv6 unicast)
+        attrs = encode_path_attributes(
+            PathAttributes(origin=None), as4=True, mp_unreach=b"\x00\x02\x01" + body
+        )
+        payload = b"\x00\x00" + struct.pack(">H", len(attrs)) + attrs
+    check(_update_record(1 | (mode >> 2 & 2), payload), not_mrt_allowed=False)
+
+
+TARGETS: Final[dict[str, Callable[[bytes], None]]] = {
+    "framing": framing,
+    "rib": rib,
+    "update": update,
+    "nlri": nlri,
+}
