@@ -8,6 +8,7 @@ AS_SEQUENCE members space separated, AS_SET ``{a,b}``, AS_CONFED_SEQUENCE
 from __future__ import annotations
 
 import struct
+from collections.abc import Sequence
 from typing import Final
 
 AS_SET: Final = 1
@@ -70,7 +71,7 @@ def parse_segments_any(data: bytes, asn_size: int) -> tuple[list[Segment], bool]
         return parse_segments(data, 6 - asn_size), True
 
 
-def path_text(segs: list[Segment]) -> str:
+def path_text(segs: Sequence[Segment]) -> str:
     """The ``bgpdump -m`` rendering of a path."""
     parts = []
     for typ, asns in segs:
@@ -84,7 +85,7 @@ def path_text(segs: list[Segment]) -> str:
     return " ".join(parts)
 
 
-def path_length(segs: list[Segment]) -> int:
+def path_length(segs: Sequence[Segment]) -> int:
     """RFC 4271 path length as bgpdump counts it for the AS4 merge: sets count 1."""
     n = 0
     for typ, asns in segs:
@@ -92,7 +93,7 @@ def path_length(segs: list[Segment]) -> int:
     return n
 
 
-def merge_as4(as_path: list[Segment], as4_path: list[Segment]) -> list[Segment]:
+def merge_as4(as_path: Sequence[Segment], as4_path: Sequence[Segment]) -> list[Segment]:
     """RFC 6793 section 4.2.3: keep the leading part of AS_PATH, then AS4_PATH.
 
     If AS4_PATH is longer than AS_PATH it is ignored (the caller checks this).
@@ -114,14 +115,14 @@ def merge_as4(as_path: list[Segment], as4_path: list[Segment]) -> list[Segment]:
     return out
 
 
-def flatten(segs: list[Segment]) -> list[int]:
+def flatten(segs: Sequence[Segment]) -> list[int]:
     out: list[int] = []
     for _, asns in segs:
         out.extend(asns)
     return out
 
 
-def origin_asns(segs: list[Segment]) -> list[int]:
+def origin_asns(segs: Sequence[Segment]) -> list[int]:
     """Last ASN of the path, or every member of a trailing (confed) set."""
     for typ, asns in reversed(segs):
         if not asns:
