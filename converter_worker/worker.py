@@ -190,8 +190,12 @@ def _converted(result: ConvertResult, uris: dict[str, str]) -> Any:
         r.rows_by_type = {k: v for k, v in s.rows_by_type.items() if v}
         r.skipped_by_reason = dict(s.skipped_by_reason)
         r.first_errors = list(s.first_errors)
-        if s.truncated_at is not None and not any("truncated" in e for e in r.first_errors):
-            r.first_errors.append(f"truncated at byte {s.truncated_at} of the decompressed stream")
+        if s.truncated_at is not None:
+            r.first_errors.insert(
+                0,
+                f"stopped: file truncated at byte {s.truncated_at} of the decompressed stream; "
+                "every complete record before it was converted",
+            )
         if result.mrt_type:
             if r.mrt_type and r.mrt_type != result.mrt_type:
                 r.first_errors.append(f"archive path says {r.mrt_type} but the content is {result.mrt_type}")

@@ -7,6 +7,7 @@ test uses its own archive paths so tests do not see each other's files.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import subprocess
@@ -102,8 +103,6 @@ def test_jinx_rib_and_2026_updates_done(svc: LocalService) -> None:
 
 def rec_updated(svc: LocalService, filename: str) -> float:
     r = run_cli("status", "-d", svc.addr, filename, "--json")
-    import json
-
     return float(json.loads(r.stdout)["updated_at"])
 
 
@@ -143,14 +142,14 @@ def test_duplicate_events_change_nothing(svc: LocalService) -> None:
     name = "route-views.dup/bgpdata/2014.05/UPDATES/updates.20140530.2345.bz2"
     code, rec = svc.upload(shared_mrt_dir() / SMALL_UPD, name)
     assert code == 0
-    before = run_cli("status", "-d", svc.addr, name, "--json").stdout
+    before = json.loads(run_cli("status", "-d", svc.addr, name, "--json").stdout)
     bus = open_event_bus(embedded_urls(str(svc.data_dir))["bus"])
     msg = {"project": "routeviews", "filename": name, "sha256": rec["sha256"], "upload_id": "replayed"}
     bus.publish("rvcloud-stored", msg)
     bus.publish("rvcloud-converted", {**msg, "avro": {"updates": rec["avro_uris"][0]}})
     bus.close()
     time.sleep(3)  # give both workers time to (not) act on the duplicates
-    assert run_cli("status", "-d", svc.addr, name, "--json").stdout == before
+    assert json.loads(run_cli("status", "-d", svc.addr, name, "--json").stdout) == before
     assert rows_by_type(svc, name) == {"ANNOUNCE": 1238, "WITHDRAW": 116}
 
 
