@@ -6,6 +6,7 @@ test uses its own archive paths so tests do not see each other's files.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import os
@@ -15,6 +16,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -274,3 +276,58 @@ def test_generated_grpc_code_is_fresh(tmp_path: Path) -> None:
         assert (tmp_path / "rvcloud/v1" / f).read_bytes() == (repo / "proto/rvcloud/v1" / f).read_bytes(), (
             f"{f} is stale: run `make proto`"
         )
+
+
+def _warehouse_rows(svc: LocalService, table: str, filename: str) -> Iterator[dict[str, Any]]:
+    """Rows of one file in insertion (= decoder) order, streamed from the DuckDB file."""
+    import duckdb
+
+    from rvcloud.mrt.schema import COLUMN_NAMES
+
+    epoch = dt.datetime(1970, 1, 1)
+    for _ in range(100):
+        try:
+            con = duckdb.connect(str(svc.data_dir / "warehouse.duckdb"), read_only=True)
+            break
+        except duckdb.IOException:  # the loader holds the write lock for a moment
+            time.sleep(0.2)
+    cols = ", ".join(f'"{c}"' for c in COLUMN_NAMES)
+    cur = con.execute(f"SELECT {cols} FROM {table} WHERE source_file = ?", [filename])
+    try:
+        while batch := cur.fetchmany(20_000):
+            for values in batch:
+                row = dict(zip(COLUMN_NAMES, values, strict=True))
+                for k in ("timestamp", "originated_time"):
+                    if row[k] is not None:
+                        row[k] = (row[k] - epoch) // dt.timedelta(microseconds=1)
+                yield row
+    finally:
+        con.close()
+
+
+@pytest.mark.parametrize(
+    ("name", "filename", "table", "expected"),
+    [(JINX, JINX_PATH, "ribs", 503_590), (UPD2026, UPD2026_PATH, "updates", 118_663)],
+)
+def test_warehouse_rows_equal_bgpdump_field_by_field(
+    svc: LocalService, name: str, filename: str, table: str, expected: int
+) -> None:
+    """Rows queried back from the warehouse, every field against `bgpdump -m -v -l`."""
+    from tests.mrt.mrt_helpers import bgpdump_lines, compare_line
+
+    path = shared_mrt_dir() / name
+    if rows_by_type(svc, filename) == {}:
+        code, rec = svc.upload(path, filename)
+        assert code == 0, rec
+    ours = _warehouse_rows(svc, table, filename)
+    n, bad = 0, []
+    for line in bgpdump_lines(path):
+        row = next(ours, None)
+        assert row is not None, f"bgpdump has more lines than the warehouse has rows (line {n})"
+        diffs = compare_line(row, line)
+        if diffs and len(bad) < 10:
+            bad.append(f"line {n}: {line}\n    {diffs}")
+        n += 1
+    assert next(ours, None) is None, "the warehouse has more rows than bgpdump lines"
+    assert not bad, "\n".join(bad)
+    assert n == expected
