@@ -43,9 +43,7 @@ class _AvroSink:
         from fastavro import parse_schema
         from fastavro.write import Writer
 
-        self._writer = Writer(
-            out, parse_schema(avro_schema(table)), codec="deflate", sync_interval=1 << 20
-        )
+        self._writer = Writer(out, parse_schema(avro_schema(table)), codec="deflate", sync_interval=1 << 20)
         self._pending = 0
 
     def write(self, row: dict[str, Any]) -> None:
@@ -110,8 +108,7 @@ def convert_stream(
     rows: Iterator[dict[str, Any]] = decode_rows(
         stream, project=project, collector=collector, source_file=source_file, stats=stats
     )
-    n = 0
-    for row in rows:
+    for n, row in enumerate(rows, 1):
         table = table_for(row["elem_type"])
         sink = sinks.get(table)
         if sink is None:
@@ -119,7 +116,6 @@ def convert_stream(
             sink = sinks[table] = _AvroSink(outs[table], table) if fmt == "avro" else _NdjsonSink(outs[table])
         sink.write(row)
         counts[table] = counts.get(table, 0) + 1
-        n += 1
         if on_progress is not None and n % 100_000 == 0:
             on_progress(stats)
     for sink in sinks.values():

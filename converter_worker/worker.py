@@ -93,7 +93,7 @@ class Converter:
                 metadata={"project": project, "source_file": filename, "sha256": sha, "table": table},
             )
             outputs[table] = w
-            buffers.append(io.BufferedWriter(_BlobOutput(w), buffer_size=1 << 20))
+            buffers.append(io.BufferedWriter(_BlobOutput(w), buffer_size=1 << 20))  # type: ignore[arg-type]
             return buffers[-1]
 
         progress_stats: list[DecodeStats] = []
@@ -148,10 +148,20 @@ class Converter:
             return
         self.bus.publish(
             self.topic_converted,
-            {"project": project, "filename": filename, "sha256": sha, "upload_id": d.get("upload_id", ""), "avro": uris},
+            {
+                "project": project,
+                "filename": filename,
+                "sha256": sha,
+                "upload_id": d.get("upload_id", ""),
+                "avro": uris,
+            },
         )
         log.info(
-            "converted %s/%s: %d records, rows %s", project, filename, result.stats.records_read, result.stats.rows_by_type
+            "converted %s/%s: %d records, rows %s",
+            project,
+            filename,
+            result.stats.records_read,
+            result.stats.rows_by_type,
         )
 
     def _maybe_republish(self, project: str, filename: str, sha: str, d: Mapping[str, Any]) -> None:
@@ -165,7 +175,13 @@ class Converter:
             uris = {_table_of(u): u for u in rec.avro_uris}
             self.bus.publish(
                 self.topic_converted,
-                {"project": project, "filename": filename, "sha256": sha, "upload_id": d.get("upload_id", ""), "avro": uris},
+                {
+                    "project": project,
+                    "filename": filename,
+                    "sha256": sha,
+                    "upload_id": d.get("upload_id", ""),
+                    "avro": uris,
+                },
             )
 
 

@@ -35,8 +35,10 @@ def main(argv: list[str] | None = None) -> int:
         futures.ThreadPoolExecutor(max_workers=args.max_workers),
         options=[("grpc.max_receive_message_length", MAX_CHUNK + (64 << 10))],
     )
-    pb_grpc.add_GatewayServicer_to_server(
-        GatewayService(blobs, bus, status, topic_stored=settings.topic_stored, max_file_size=args.max_file_size),
+    pb_grpc.add_GatewayServicer_to_server(  # type: ignore[no-untyped-call]
+        GatewayService(
+            blobs, bus, status, topic_stored=settings.topic_stored, max_file_size=args.max_file_size
+        ),
         server,
     )
     health_servicer = health.HealthServicer()
@@ -47,7 +49,13 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     server.start()
     health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
-    logging.info("listening on %s (blob %s, bus %s, status %s)", args.listen, settings.blob, settings.bus, settings.status)
+    logging.info(
+        "listening on %s (blob %s, bus %s, status %s)",
+        args.listen,
+        settings.blob,
+        settings.bus,
+        settings.status,
+    )
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

@@ -33,7 +33,11 @@ log = logging.getLogger("rvcloud.gateway")
 
 MAX_CHUNK = 1 << 20
 _SHA_RE = re.compile(r"^[0-9a-f]{64}$")
-_CONTENT_TYPES = {"bzip2": "application/x-bzip2", "gzip": "application/gzip", "none": "application/octet-stream"}
+_CONTENT_TYPES = {
+    "bzip2": "application/x-bzip2",
+    "gzip": "application/gzip",
+    "none": "application/octet-stream",
+}
 # Progress is written to the status store at most this often during a stream.
 _PROGRESS_EVERY_S = 1.0
 
@@ -47,7 +51,7 @@ def record_to_proto(rec: FileRecord) -> pb.FileStatus:
     return pb.FileStatus(
         project=rec.project,
         filename=rec.filename,
-        status=pb.Status.Value(f"STATUS_{rec.status}"),
+        status=pb.Status.Name(pb.Status.Value(f"STATUS_{rec.status}")),
         stage=rec.stage,
         collector=rec.collector,
         mrt_type=rec.mrt_type,
@@ -97,7 +101,9 @@ class GatewayService(pb_grpc.GatewayServicer):
 
     # ---- Upload --------------------------------------------------------------------
 
-    def Upload(self, request_iterator: Iterator[pb.UploadRequest], context: grpc.ServicerContext) -> pb.UploadResponse:
+    def Upload(
+        self, request_iterator: Iterator[pb.UploadRequest], context: grpc.ServicerContext
+    ) -> pb.UploadResponse:
         first = next(request_iterator, None)
         if first is None or first.WhichOneof("part") != "header":
             _abort(context, grpc.StatusCode.INVALID_ARGUMENT, "upload: the first message must be the header")
@@ -140,7 +146,9 @@ class GatewayService(pb_grpc.GatewayServicer):
             assert rec is not None
             done = rec.status == "DONE"
             log.info("upload %s/%s: %s", project, filename, "already done" if done else "already in progress")
-            return pb.UploadResponse(file=record_to_proto(rec), already_done=done, already_in_progress=not done)
+            return pb.UploadResponse(
+                file=record_to_proto(rec), already_done=done, already_in_progress=not done
+            )
 
         try:
             rec = self._receive(request_iterator, context, project, filename, h, upload_id, convert)
@@ -168,7 +176,11 @@ class GatewayService(pb_grpc.GatewayServicer):
             raise _Abort(bad, f"{where}: size {h.size} outside 0..{self.max_file_size}")
         info = parse_archive_path(project, filename)
         if not info.collector:
-            raise _Abort(bad, f"{where}: archive path names no collector (expected COLLECTOR/bgpdata/..., bgpdata/... or rrcNN/...)")
+            raise _Abort(
+                bad,
+                f"{where}: archive path names no collector "
+                "(expected COLLECTOR/bgpdata/..., bgpdata/... or rrcNN/...)",
+            )
         return project, filename, info
 
     def _receive(
@@ -191,7 +203,9 @@ class GatewayService(pb_grpc.GatewayServicer):
             try:
                 for msg in it:
                     if msg.WhichOneof("part") != "chunk":
-                        raise _Abort(grpc.StatusCode.INVALID_ARGUMENT, f"{where}: header repeated at byte {received}")
+                        raise _Abort(
+                            grpc.StatusCode.INVALID_ARGUMENT, f"{where}: header repeated at byte {received}"
+                        )
                     chunk = msg.chunk
                     if len(chunk) > MAX_CHUNK:
                         raise _Abort(
@@ -201,7 +215,8 @@ class GatewayService(pb_grpc.GatewayServicer):
                     if received + len(chunk) > h.size:
                         raise _Abort(
                             grpc.StatusCode.DATA_LOSS,
-                            f"{where}: more data than the declared size {h.size} at byte {received + len(chunk)}",
+                            f"{where}: more data than the declared size {h.size} "
+                            f"at byte {received + len(chunk)}",
                         )
                     if writer is None:
                         encoding = detect_encoding(chunk[:4])
@@ -213,16 +228,21 @@ class GatewayService(pb_grpc.GatewayServicer):
                         last_progress = time.monotonic()
                         self._progress(project, filename, upload_id, received)
             except grpc.RpcError as e:  # client went away mid-stream
-                raise _Abort(grpc.StatusCode.CANCELLED, f"{where}: stream broken at byte {received}: {e}") from None
+                raise _Abort(
+                    grpc.StatusCode.CANCELLED, f"{where}: stream broken at byte {received}: {e}"
+                ) from None
             if not context.is_active():
                 raise _Abort(grpc.StatusCode.CANCELLED, f"{where}: client cancelled at byte {received}")
             if received != h.size:
-                raise _Abort(grpc.StatusCode.DATA_LOSS, f"{where}: got {received} bytes, header says {h.size}")
+                raise _Abort(
+                    grpc.StatusCode.DATA_LOSS, f"{where}: got {received} bytes, header says {h.size}"
+                )
             digest = hasher.hexdigest()
             if digest != h.sha256:
                 raise _Abort(
                     grpc.StatusCode.DATA_LOSS,
-                    f"{where}: sha256 mismatch after {received} bytes: data has {digest}, header says {h.sha256}",
+                    f"{where}: sha256 mismatch after {received} bytes: "
+                    f"data has {digest}, header says {h.sha256}",
                 )
             if writer is None:  # empty file
                 encoding = "none"
@@ -259,7 +279,9 @@ class GatewayService(pb_grpc.GatewayServicer):
                 )
             except Exception as e:
                 log.exception("publish failed for %s/%s", project, filename)
-                raise _Abort(grpc.StatusCode.UNAVAILABLE, f"{project}/{filename}: stage stored: publish failed: {e}") from e
+                raise _Abort(
+                    grpc.StatusCode.UNAVAILABLE, f"{project}/{filename}: stage stored: publish failed: {e}"
+                ) from e
         log.info("stored %s/%s (%d bytes, %s)", project, filename, received, encoding)
         return rec
 
@@ -272,7 +294,9 @@ class GatewayService(pb_grpc.GatewayServicer):
             "sha256": h.sha256,
             "file_time": str(info.file_time or ""),
         }
-        return self.blobs.writer(raw_key(project, filename), content_type=_CONTENT_TYPES[encoding], metadata=meta)
+        return self.blobs.writer(
+            raw_key(project, filename), content_type=_CONTENT_TYPES[encoding], metadata=meta
+        )
 
     def _progress(self, project: str, filename: str, upload_id: str, received: int) -> None:
         def mutate(rec: FileRecord | None) -> FileRecord | None:

@@ -20,7 +20,9 @@ def main(argv: list[str] | None = None) -> int:
     blobs = open_blob_store(s.blob)
     loader = Loader(open_warehouse(s.warehouse, blobs), open_status_store(s.status))
     loader.warehouse.ensure_tables()
-    return run_until_signalled("loader", open_event_bus(s.bus), s.topic_converted, loader.handle, args.concurrency)
+    return run_until_signalled(
+        "loader", open_event_bus(s.bus), s.topic_converted, loader.handle, args.concurrency
+    )
 
 
 if __name__ == "__main__":

@@ -33,7 +33,12 @@ def load_id(project: str, filename: str, sha256: str, upload_id: str, table: str
 
 class Loader:
     def __init__(
-        self, warehouse: Warehouse, status: StatusStore, *, lease_seconds: float = 120.0, max_attempts: int = 5
+        self,
+        warehouse: Warehouse,
+        status: StatusStore,
+        *,
+        lease_seconds: float = 120.0,
+        max_attempts: int = 5,
     ) -> None:
         self.warehouse, self.status = warehouse, status
         self.lease_seconds = lease_seconds

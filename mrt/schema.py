@@ -47,22 +47,39 @@ COLUMNS: Final[tuple[Column, ...]] = (
     Column("safi", "int32", True, "Subsequent AFI: 1 unicast, 2 multicast, 128 VPN, ..."),
     Column("next_hop", "string", True, "Next hop (NEXT_HOP or the MP_REACH global address)."),
     Column("next_hop_link_local", "string", True, "IPv6 link-local next hop from MP_REACH, if any."),
-    Column("as_path", "string", True, "AS path as bgpdump prints it: sets {a,b}, confederations (a b) / [a,b]."),
+    Column(
+        "as_path", "string", True, "AS path as bgpdump prints it: sets {a,b}, confederations (a b) / [a,b]."
+    ),
     Column("as_path_asns", "int64_list", False, "AS path flattened to its ASNs (AS4_PATH merged)."),
-    Column("origin_asns", "int64_list", False, "Origin ASN(s): the last ASN, or all members of a trailing AS_SET."),
+    Column(
+        "origin_asns",
+        "int64_list",
+        False,
+        "Origin ASN(s): the last ASN, or all members of a trailing AS_SET.",
+    ),
     Column("origin", "string", True, "ORIGIN attribute: IGP, EGP or INCOMPLETE."),
     Column("local_pref", "int64", True, "LOCAL_PREF; NULL when absent."),
     Column("med", "int64", True, "MULTI_EXIT_DISC; NULL when absent."),
     Column("communities", "string_list", False, "Standard communities as 'asn:value'."),
     Column("large_communities", "string_list", False, "Large communities as 'global:local1:local2'."),
-    Column("extended_communities", "string_list", False, "Extended communities (and IPv6 extended) as hex of the 8/20 bytes."),
+    Column(
+        "extended_communities",
+        "string_list",
+        False,
+        "Extended communities (and IPv6 extended) as hex of the 8/20 bytes.",
+    ),
     Column("atomic_aggregate", "bool", False, "ATOMIC_AGGREGATE present."),
     Column("aggregator_asn", "int64", True, "AGGREGATOR ASN (AS4_AGGREGATOR merged)."),
     Column("aggregator_ip", "string", True, "AGGREGATOR address."),
     Column("only_to_customer", "int64", True, "ONLY_TO_CUSTOMER (RFC 9234) ASN."),
     Column("originator_id", "string", True, "ORIGINATOR_ID (route reflection)."),
     Column("cluster_list", "string_list", False, "CLUSTER_LIST (route reflection)."),
-    Column("unknown_attributes", "string_list", False, "Unknown or deprecated attributes kept raw: 'type:flags:hex'."),
+    Column(
+        "unknown_attributes",
+        "string_list",
+        False,
+        "Unknown or deprecated attributes kept raw: 'type:flags:hex'.",
+    ),
     Column("old_state", "string", True, "STATE rows: previous BGP FSM state name."),
     Column("new_state", "string", True, "STATE rows: new BGP FSM state name."),
     Column("record_index", "int64", False, "Index of the MRT record in the file (0-based)."),
@@ -163,10 +180,7 @@ def bigquery_schema() -> list[dict[str, str]]:
     """BigQuery JSON schema (the same for both tables)."""
     out = []
     for c in COLUMNS:
-        if c.type.endswith("_list"):
-            mode = "REPEATED"
-        else:
-            mode = "NULLABLE" if c.nullable else "REQUIRED"
+        mode = "REPEATED" if c.type.endswith("_list") else ("NULLABLE" if c.nullable else "REQUIRED")
         out.append({"name": c.name, "type": _BQ[c.type], "mode": mode, "description": c.doc})
     return out
 

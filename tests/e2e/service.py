@@ -32,9 +32,21 @@ class LocalService:
     def cli(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
         return run_cli(*args, timeout=timeout)
 
-    def upload(self, path: Path | str, filename: str, *extra: str, project: str = "routeviews") -> tuple[int, dict[str, Any]]:
+    def upload(
+        self, path: Path | str, filename: str, *extra: str, project: str = "routeviews"
+    ) -> tuple[int, dict[str, Any]]:
         r = run_cli(
-            "upload", "-f", str(path), "-d", self.addr, "--project", project, "--filename", filename, "--json", *extra
+            "upload",
+            "-f",
+            str(path),
+            "-d",
+            self.addr,
+            "--project",
+            project,
+            "--filename",
+            filename,
+            "--json",
+            *extra,
         )
         try:
             out = json.loads(r.stdout) if r.stdout.strip() else {}
@@ -76,15 +88,29 @@ def cli_env() -> dict[str, str]:
 
 def run_cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "rvcloud.cli", *args], capture_output=True, text=True, timeout=timeout, env=cli_env()
+        [sys.executable, "-m", "rvcloud.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=cli_env(),
     )
 
 
 def start_local(data_dir: Path, *, converters: int = 1) -> LocalService:
     addr = f"127.0.0.1:{free_port()}"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "rvcloud.cli", "local", "--data-dir", str(data_dir), "--listen", addr,
-         "--converters", str(converters)],
+        [
+            sys.executable,
+            "-m",
+            "rvcloud.cli",
+            "local",
+            "--data-dir",
+            str(data_dir),
+            "--listen",
+            addr,
+            "--converters",
+            str(converters),
+        ],
         stdout=subprocess.PIPE,
         text=True,
         env=cli_env(),

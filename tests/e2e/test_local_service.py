@@ -167,22 +167,21 @@ def test_wrong_sha256_is_data_loss_and_leaves_nothing(svc: LocalService) -> None
     data = (shared_mrt_dir() / SMALL_UPD).read_bytes()
     name = "route-views.badsha/bgpdata/2014.05/UPDATES/updates.20140530.2345.bz2"
     header = pb.UploadHeader(filename=name, project="routeviews", sha256="0" * 64, size=len(data))
-    with grpc.insecure_channel(svc.addr) as ch:
-        with pytest.raises(grpc.RpcError) as ei:
-            pb_grpc.GatewayStub(ch).Upload(_chunks(header, data))
+    with grpc.insecure_channel(svc.addr) as ch, pytest.raises(grpc.RpcError) as ei:
+        pb_grpc.GatewayStub(ch).Upload(_chunks(header, data))
     assert ei.value.code() == grpc.StatusCode.DATA_LOSS
     assert name in (ei.value.details() or "") and "receiving" in (ei.value.details() or "")
-    assert not list((svc.data_dir / "blobs").rglob("updates.20140530.2345.bz2*")) or not (
-        svc.data_dir / "blobs" / "routeviews" / name
-    ).exists()
+    assert (
+        not list((svc.data_dir / "blobs").rglob("updates.20140530.2345.bz2*"))
+        or not (svc.data_dir / "blobs" / "routeviews" / name).exists()
+    )
     assert rows_by_type(svc, name) == {}
 
 
 def test_bad_archive_path_is_invalid_argument(svc: LocalService) -> None:
     header = pb.UploadHeader(filename="../../etc/passwd", project="routeviews", sha256="0" * 64, size=1)
-    with grpc.insecure_channel(svc.addr) as ch:
-        with pytest.raises(grpc.RpcError) as ei:
-            pb_grpc.GatewayStub(ch).Upload(_chunks(header, b"x"))
+    with grpc.insecure_channel(svc.addr) as ch, pytest.raises(grpc.RpcError) as ei:
+        pb_grpc.GatewayStub(ch).Upload(_chunks(header, b"x"))
     assert ei.value.code() == grpc.StatusCode.INVALID_ARGUMENT
 
 
@@ -266,8 +265,14 @@ def test_generated_grpc_code_is_fresh(tmp_path: Path) -> None:
     repo = Path(__file__).resolve().parents[2]
     subprocess.run(
         [
-            os.sys.executable, "-m", "grpc_tools.protoc", "-I", str(repo / "proto"),
-            f"--python_out={tmp_path}", f"--pyi_out={tmp_path}", f"--grpc_python_out={tmp_path}",
+            os.sys.executable,
+            "-m",
+            "grpc_tools.protoc",
+            "-I",
+            str(repo / "proto"),
+            f"--python_out={tmp_path}",
+            f"--pyi_out={tmp_path}",
+            f"--grpc_python_out={tmp_path}",
             str(repo / "proto/rvcloud/v1/gateway.proto"),
         ],
         check=True,
