@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
+from rvcloud.backends.bus.consume import run_until_signalled
 from rvcloud.backends.factory import open_blob_store, open_event_bus, open_status_store, open_warehouse
 from rvcloud.backends.settings import Settings, add_backend_args
-from rvcloud.converter_worker.__main__ import run_until_signalled
 from rvcloud.loader_worker.worker import Loader
 
 

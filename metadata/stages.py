@@ -43,7 +43,9 @@ def claim(
         new.stage = to_stage
         new.lease_owner = owner
         new.lease_until = now + lease_seconds
-        new.attempts += 1
+        # Attempts count tries of the current stage: a retry (takeover of a dead
+        # worker's lease, or a stage handed back with an error) adds one.
+        new.attempts = rec.attempts + 1 if takeover or rec.error else 1
         new.updated_at = now
         return new
 
