@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 SHARED ?= $(abspath ../shared/data/mrt)
 export RVCLOUD_SHARED_MRT := $(SHARED)
 
-.PHONY: venv tools proto test lint demo bench clean
+.PHONY: venv tools proto test lint demo bench fuzz clean
 
 venv: $(VENV)/.stamp
 $(VENV)/.stamp: pyproject.toml
@@ -39,3 +39,7 @@ clean:
 # The main job on embedded backends, on real files (FILE=... FILENAME=... for your own).
 demo: venv
 	BIN=$(BIN) SHARED=$(SHARED) bash deploy/local/demo.sh
+
+# Long coverage-guided fuzzing of the decoder (FUZZ_SECONDS per target, default 30 min).
+fuzz: venv
+	$(BIN)/python tests/fuzz/run.py --seconds $${FUZZ_SECONDS:-1800} --corpus .fuzz-corpus --crashes fuzz-crashes --save-regressions
