@@ -10,7 +10,14 @@ Embedded backends (this module):
 
 Paths are ``netloc + path`` of the URL, so ``sqlite:///tmp/x.db`` is ``/tmp/x.db`` and
 ``sqlite://x.db`` is ``x.db`` relative to the working directory (unlike SQLAlchemy).
-Cloud backends (gs://, pubsub://, datastore://, bigquery://) are not implemented yet.
+Cloud backends (each class has ``from_url``; emulators are found through the usual
+``STORAGE_EMULATOR_HOST``, ``PUBSUB_EMULATOR_HOST``, ``DATASTORE_EMULATOR_HOST`` and
+``BIGQUERY_EMULATOR_HOST`` variables):
+
+- blob store:   ``gs://BUCKET[/PREFIX]``
+- event bus:    ``pubsub://PROJECT[?subscription_suffix=NAME]``
+- status store: ``datastore://PROJECT[?namespace=NS]``
+- warehouse:    ``bigquery://PROJECT/DATASET[?location=US]``
 """
 
 from __future__ import annotations
@@ -26,28 +33,12 @@ from rvcloud.backends.bus.memory import MemoryBus
 from rvcloud.backends.warehouse.base import Warehouse
 from rvcloud.metadata.store import StatusStore
 
-_CLOUD = {
-    "gs": "the GCS blob store",
-    "pubsub": "the Pub/Sub event bus",
-    "datastore": "the Datastore status store",
-    "bigquery": "the BigQuery warehouse",
-}
-
 _memory_buses: dict[str, MemoryBus] = {}
 _memory_lock = threading.Lock()
 
 
 def _unknown(kind: str, url: str, supported: str) -> ValueError:
-    scheme = urlsplit(url).scheme
-    if scheme in _CLOUD:
-        return ValueError(
-            f"{kind} URL {url!r}: {_CLOUD[scheme]} ({scheme}://) is not implemented yet; "
-            f"supported now: {supported}"
-        )
-    return ValueError(
-        f"unsupported {kind} URL {url!r}: expected {supported} "
-        "(gs://, pubsub://, datastore:// and bigquery:// backends come later)"
-    )
+    return ValueError(f"unsupported {kind} URL {url!r}: expected {supported}")
 
 
 def _local_path(url: str) -> str:
@@ -77,7 +68,11 @@ def open_blob_store(url: str) -> BlobStore:
         from rvcloud.backends.blob.file import FileBlobStore
 
         return FileBlobStore(_local_path(url))
-    raise _unknown("blob store", url, "file:///abs/dir")
+    if scheme == "gs":
+        from rvcloud.backends.blob.gcs import GcsBlobStore
+
+        return GcsBlobStore.from_url(url)
+    raise _unknown("blob store", url, "file:///abs/dir or gs://BUCKET[/PREFIX]")
 
 
 def open_event_bus(url: str) -> EventBus:
@@ -96,7 +91,11 @@ def open_event_bus(url: str) -> EventBus:
         from rvcloud.backends.bus.sqlite import SqliteBus
 
         return SqliteBus(_local_path(url), **_query_floats(url, {"lease", "poll", "backoff"}))
-    raise _unknown("event bus", url, "memory://[name] or sqlite:///path/bus.db")
+    if scheme == "pubsub":
+        from rvcloud.backends.bus.pubsub import PubSubBus
+
+        return PubSubBus.from_url(url)
+    raise _unknown("event bus", url, "memory://[name], sqlite:///path/bus.db or pubsub://PROJECT")
 
 
 def open_status_store(url: str) -> StatusStore:
@@ -107,7 +106,11 @@ def open_status_store(url: str) -> StatusStore:
         if urlsplit(url).query:
             raise ValueError(f"status store URL {url!r} takes no parameters")
         return SqliteStatusStore(_local_path(url))
-    raise _unknown("status store", url, "sqlite:///path/status.db")
+    if scheme == "datastore":
+        from rvcloud.metadata.datastore import DatastoreStatusStore
+
+        return DatastoreStatusStore.from_url(url)
+    raise _unknown("status store", url, "sqlite:///path/status.db or datastore://PROJECT")
 
 
 def blob_opener(blobs: BlobStore) -> Callable[[str], BinaryIO]:
@@ -126,4 +129,8 @@ def open_warehouse(url: str, blobs: BlobStore) -> Warehouse:
 
         params = _query_floats(url, {"lock_timeout", "query_lock_timeout"})
         return DuckDBWarehouse(_local_path(url), blob_opener(blobs), **params)
-    raise _unknown("warehouse", url, "duckdb:///path/warehouse.duckdb")
+    if scheme == "bigquery":
+        from rvcloud.backends.warehouse.bigquery import BigQueryWarehouse
+
+        return BigQueryWarehouse.from_url(url)
+    raise _unknown("warehouse", url, "duckdb:///path/warehouse.duckdb or bigquery://PROJECT/DATASET")

@@ -74,10 +74,7 @@ def test_open_status_store_and_warehouse(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("fn", "url", "match"),
     [
-        (open_blob_store, "gs://bucket/prefix", "not implemented yet"),
-        (open_event_bus, "pubsub://project/topic", "not implemented yet"),
-        (open_status_store, "datastore://project", "not implemented yet"),
-        (open_blob_store, "s3://bucket", "gs://, pubsub://, datastore:// and bigquery://"),
+        (open_blob_store, "s3://bucket", "expected file:///abs/dir or gs://"),
         (open_event_bus, "kafka://x", "expected memory://"),
         (open_status_store, "/no/scheme.db", "expected sqlite://"),
         (open_status_store, "sqlite://", "names no path"),
@@ -90,8 +87,8 @@ def test_unknown_schemes(fn: object, url: str, match: str) -> None:
 
 def test_unknown_warehouse_scheme(tmp_path: Path) -> None:
     blobs = open_blob_store(f"file://{tmp_path}/b")
-    with pytest.raises(ValueError, match="bigquery"):
-        open_warehouse("bigquery://project/dataset", blobs)
+    with pytest.raises(ValueError, match="bigquery://PROJECT/DATASET"):
+        open_warehouse("snowflake://x", blobs)
 
 
 # ---- file blob store ----------------------------------------------------------------
