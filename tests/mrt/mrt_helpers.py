@@ -51,6 +51,11 @@ def _net(text: str) -> str:
     return str(ipaddress.ip_network(text, strict=False).compressed)
 
 
+def _ip(text: str) -> str:
+    """bgpdump's IPv6 text is not RFC 5952 (it writes "::" for one zero group): normalise."""
+    return str(ipaddress.ip_address(text).compressed)
+
+
 def compare_line(row: dict[str, Any], line: str) -> list[str]:
     """Differences between one of our rows and one ``bgpdump -m -l`` line (empty when equal)."""
     f = line.split("|")
@@ -63,11 +68,14 @@ def compare_line(row: dict[str, Any], line: str) -> list[str]:
     sec, _, usec = f[1].partition(".")
     check("timestamp", row["timestamp"], int(sec) * 1_000_000 + int(usec or 0))
     check("elem_type", row["elem_type"], ELEM[f[2]])
-    check("peer_ip", row["peer_ip"], f[3])
+    check("peer_ip", row["peer_ip"], _ip(f[3]))
     check("peer_asn", row["peer_asn"], int(f[4]))
     if f[2] == "STATE":
         check("old_state", _STATE_NUM.get(row["old_state"]), int(f[5]))
         check("new_state", _STATE_NUM.get(row["new_state"]), int(f[6]))
+        return diffs
+    if f[0] == "BGP" and f[2] == "W":
+        # bgpdump -m prints the peer address instead of the withdrawn prefix of type 5 records.
         return diffs
     check("prefix", row["prefix"], _net(f[5]))
     rest = f[6:]
@@ -76,6 +84,14 @@ def compare_line(row: dict[str, Any], line: str) -> list[str]:
         rest = rest[1:]
     if f[2] == "W":
         return diffs
+    if f[0] == "BGP":
+        # Legacy type 5 lines have no large-communities field, and bgpdump glues the
+        # communities onto the MED ("0" + "8918:60 8918:1000" -> "08918:60 8918:1000").
+        med_comm, ag, agg = rest[4:7]
+        names = {v: k for k, v in WELL_KNOWN.items()}
+        ours = " ".join(names.get(c, c) for c in row["communities"])
+        check("med+communities", f"{row['med'] or 0}{ours}", med_comm)
+        rest = [*rest[:4], str(row["med"] or 0), " ".join(row["communities"]), "", ag, agg]
     path, origin, nh, lp, med, comm, lcomm, ag, agg = rest[:9]
     check("as_path", row["as_path"] or "", path)
     check("origin", row["origin"] or "INCOMPLETE", origin)
@@ -83,7 +99,7 @@ def compare_line(row: dict[str, Any], line: str) -> list[str]:
         if nh not in ("0.0.0.0", "255.255.255.255", "::"):
             diffs.append(f"next_hop: ours=None bgpdump={nh!r}")
     else:
-        check("next_hop", row["next_hop"], nh)
+        check("next_hop", row["next_hop"], _ip(nh))
     check("local_pref", row["local_pref"] or 0, int(lp))
     check("med", row["med"] or 0, int(med))
     check("communities", row["communities"], [WELL_KNOWN.get(c, c) for c in comm.split()])
