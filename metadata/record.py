@@ -38,6 +38,9 @@ class FileRecord:
     first_errors: list[str] = field(default_factory=list)
     warehouse_tables: list[str] = field(default_factory=list)
     load_id: str = ""
+    # sha256 of the version this upload replaces when that version had reached the
+    # warehouse: the loader must delete its rows (only then, to spare DML quota).
+    replaced_sha256: str = ""
     error: str = ""
     attempts: int = 0
     lease_owner: str = ""

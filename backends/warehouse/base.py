@@ -38,6 +38,11 @@ class Warehouse(abc.ABC):
         """Replace rows of (project, source_file) pairs with the rows in avro_uris."""
 
     @abc.abstractmethod
+    def applied(self, load_id: str) -> bool:
+        """Whether a load with this id has been applied (a loader taking over a dead
+        loader's files asks this before loading them again)."""
+
+    @abc.abstractmethod
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Run a read-only SQL query (used by tests, the demo and `rvcloud query`)."""
 

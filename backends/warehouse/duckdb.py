@@ -215,6 +215,14 @@ class DuckDBWarehouse(Warehouse):
         log.info("load %s: %d rows into %s from %d objects", load_id, rows, table, len(avro_uris))
         return LoadResult(load_id, table, rows, already_applied=False)
 
+    def applied(self, load_id: str) -> bool:
+        with self._connect(read_only=True, timeout=self.query_lock_timeout) as con:
+            try:
+                row = con.execute("SELECT 1 FROM _loads WHERE load_id = ?", [load_id]).fetchone()
+            except duckdb.CatalogException:  # no load has ever run
+                return False
+        return row is not None
+
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         with self._connect(read_only=True, timeout=self.query_lock_timeout) as con:
             return [tuple(r) for r in con.execute(sql, list(params)).fetchall()]

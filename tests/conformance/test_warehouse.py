@@ -135,7 +135,9 @@ def test_timestamps_are_utc_microseconds(warehouse: Warehouse, blob_store: BlobS
 
 def test_same_load_id_loads_once(warehouse: Warehouse, blob_store: BlobStore) -> None:
     uri = put_avro(blob_store, "avro/a.avro", "updates", [row(SRC_A, i) for i in range(5)])
+    assert warehouse.applied("job-1") is False
     first = warehouse.load("updates", [uri], replace_sources=[], load_id="job-1")
+    assert warehouse.applied("job-1") is True
     again = warehouse.load("updates", [uri], replace_sources=[], load_id="job-1")
     assert (first.rows, first.already_applied) == (5, False)
     assert (again.load_id, again.rows, again.already_applied) == ("job-1", 5, True)
