@@ -186,7 +186,7 @@ def decode_rows(
 
         if not nxt_ok and err is not None:
             # The record is unreadable and so is what follows: its header is part of the damage.
-            stats.error(f"record {idx} @ {off}: {err}; next header impossible, resyncing from here")
+            stats.error(f"{err}; next header impossible, resyncing from here")
             buf, pos = _resync(stats, reader, pos, last_ts, "damaged record")
             if pos < 0:
                 break

@@ -49,9 +49,10 @@ DECODED_SUBTYPES: Final[dict[int, frozenset[int]]] = {
     T_BGP4MP: frozenset(range(12)),
     T_BGP4MP_ET: frozenset(range(12)),
 }
-# Registered MRT types we recognise but do not decode (RFC 6396 section 4 and the
-# deprecated types of section 5): counted as unsupported, not treated as damage.
-OTHER_TYPES: Final = frozenset({0, 1, 2, 3, 4, 6, 7, 8, 9, 10, 11, 32, 33, 48, 49})
+# Registered MRT types we recognise but do not decode: counted as unsupported, not
+# treated as damage. The deprecated NULL/START/DIE/I_AM_DEAD/PEER_DOWN (0-4) are left
+# out on purpose: a run of zero bytes would otherwise frame as endless empty records.
+OTHER_TYPES: Final = frozenset({6, 7, 8, 9, 10, 11, 32, 33, 48, 49})
 
 TYPE_NAMES: Final = {
     0: "NULL",
@@ -158,8 +159,9 @@ class BlockReader:
     """Holds the current block of the decompressed stream.
 
     ``buf[pos:]`` is unread data; ``base`` is the stream offset of ``buf[0]``.
-    Read errors (``EOFError``/``OSError`` from a truncated compressed stream) end
-    the stream and are remembered in ``error``.
+    Read errors (``EOFError``/``OSError`` from a truncated compressed stream,
+    ``zlib.error`` from a corrupt one, ...) end the stream and are remembered in
+    ``error``: everything decompressed before them is still decoded.
     """
 
     __slots__ = ("_read", "base", "buf", "eof", "error")
@@ -188,7 +190,7 @@ class BlockReader:
         while have < target:
             try:
                 chunk = read(max(target - have, 1 << 16))
-            except (EOFError, OSError) as e:
+            except Exception as e:  # EOFError/OSError (cut stream), zlib.error (corrupt data), ...
                 self.eof = True
                 self.error = f"{type(e).__name__}: {e}"
                 break

@@ -117,3 +117,25 @@ def test_impossible_header_mid_file_resyncs(shared_mrt: Path) -> None:
     assert stats.records_read < 67
     assert [r["record_offset"] for r in rows][:5] == [r["record_offset"] for r in full][:5]
     assert any("resynced" in e for e in stats.first_errors)
+
+
+def test_zero_padding_is_skipped_as_bytes(shared_mrt: Path) -> None:
+    data = _small(shared_mrt)
+    rows, stats = _run(data + bytes(4096))
+    full, _ = _run(data)
+    assert rows == full
+    assert stats.records_read == 67
+    assert stats.skipped_by_reason["bytes:resync_skipped"] == 4096
+
+
+def test_corrupt_gzip_data_does_not_raise(shared_mrt: Path) -> None:
+    packed = bytearray(gzip.compress(_small(shared_mrt) * 20))
+    for i in range(len(packed) // 2, len(packed) // 2 + 64):
+        packed[i] ^= 0x5A
+    stats = DecodeStats()
+    stream, _ = open_decompressed(io.BytesIO(bytes(packed)))
+    rows = list(decode_rows(stream, project="p", collector="c", source_file="f", stats=stats))
+    assert stats.invariant_ok()
+    assert stats.truncated_at is not None
+    assert any("ended early" in e for e in stats.first_errors)
+    assert len(rows) < 20 * 54
