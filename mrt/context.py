@@ -9,9 +9,12 @@ from .attributes import Attrs, decode_attributes
 from .nlri import PrefixParser
 from .stats import DecodeStats
 
-# Bounds the attribute caches (a full RIB has ~10^5 distinct sets; each cached
-# template is ~2 KB). Clearing on overflow is crude but cheap and never wrong.
-ATTR_CACHE_LIMIT: Final = 300_000
+# Bounds on the attribute caches. A cached RIB template is ~1.5 KB (jinx: 80k distinct
+# sets, ~120 MB); an ``Attrs`` holds two templates. Update streams rarely repeat a blob
+# (MP_REACH carries the prefixes), so their cache is kept small. Clearing on overflow
+# is crude but cheap and never wrong.
+RIB_CACHE_LIMIT: Final = 200_000
+ATTR_CACHE_LIMIT: Final = 20_000
 
 
 class RecordError(Exception):

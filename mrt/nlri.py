@@ -35,7 +35,7 @@ SUPPORTED_SAFIS: Final = PLAIN_SAFIS | LABELED_SAFIS | VPN_SAFIS
 
 _MAX_BITS: Final = {AFI_IPV4: 32, AFI_IPV6: 128}
 _ADDR_BYTES: Final = {AFI_IPV4: 4, AFI_IPV6: 16}
-_CACHE_LIMIT: Final = 500_000
+_CACHE_LIMIT: Final = 100_000
 _ZERO4: Final = bytes(4)
 
 _U32 = struct.Struct(">I")

@@ -18,7 +18,7 @@ import struct
 from typing import Any, Final
 
 from .attributes import AttrError, decode_attributes
-from .context import ATTR_CACHE_LIMIT, Context, RecordError
+from .context import RIB_CACHE_LIMIT, Context, RecordError
 from .nlri import AFI_IPV4, AFI_IPV6, ip_text, ipv4_text, prefix_text
 
 _U16 = struct.Struct(">H")
@@ -122,7 +122,7 @@ def rib_afi(
             for n in a.notes:
                 ctx.note("attribute_problem", f"record {idx} @ {off}: {n}")
             base = a.base if afi == AFI_IPV4 else a.base_mp
-            if len(cache) >= ATTR_CACHE_LIMIT:
+            if len(cache) >= RIB_CACHE_LIMIT:
                 cache.clear()
             cache[raw] = base
         if pi >= npeers:
