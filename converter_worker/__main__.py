@@ -21,7 +21,9 @@ def main(argv: list[str] | None = None) -> int:
     conv = Converter(
         open_blob_store(s.blob), bus, open_status_store(s.status), topic_converted=s.topic_converted
     )
-    return run_until_signalled("converter", bus, s.topic_stored, conv.handle, args.concurrency)
+    return run_until_signalled(
+        "converter", bus, lambda: bus.subscribe(s.topic_stored, conv.handle, concurrency=args.concurrency)
+    )
 
 
 if __name__ == "__main__":

@@ -123,6 +123,12 @@ class GatewayService(pb_grpc.GatewayServicer):
                 receiving_alive = rec.stage == "receiving" and rec.lease_until > now
                 if rec.status == "IN_PROGRESS" and (rec.stage != "receiving" or receiving_alive):
                     return None
+            # Remember a version that reached the warehouse (even partly) so the loader
+            # deletes its rows first.
+            replaced = ""
+            if rec is not None:
+                reached = bool(rec.warehouse_tables) or rec.stage in ("loading", "loaded")
+                replaced = rec.sha256 if reached else rec.replaced_sha256
             new = FileRecord(
                 project=project,
                 filename=filename,
@@ -138,6 +144,7 @@ class GatewayService(pb_grpc.GatewayServicer):
                 attempts=1,
                 lease_owner=upload_id,
                 lease_until=now + self.stale_receiving_s,
+                replaced_sha256=replaced,
             )
             return new
 

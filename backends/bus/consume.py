@@ -1,16 +1,17 @@
-"""Run a stage as a long-lived consumer of one topic until SIGTERM/SIGINT."""
+"""Run a stage as a long-lived consumer until SIGTERM/SIGINT."""
 
 from __future__ import annotations
 
 import logging
 import signal
 import threading
+from collections.abc import Callable
 
-from rvcloud.backends.bus.base import EventBus, Handler
+from rvcloud.backends.bus.base import EventBus, Subscription
 
 
-def run_until_signalled(name: str, bus: EventBus, topic: str, handler: Handler, concurrency: int) -> int:
-    """Subscribe ``handler`` to ``topic`` and serve until SIGTERM/SIGINT.
+def run_until_signalled(name: str, bus: EventBus, subscribe: Callable[[], Subscription]) -> int:
+    """Start the subscription made by ``subscribe`` and serve until SIGTERM/SIGINT.
 
     On a signal the subscription stops taking messages and waits for the ones in hand,
     so a rolling restart loses nothing (an unfinished message is redelivered anyway).
@@ -19,8 +20,8 @@ def run_until_signalled(name: str, bus: EventBus, topic: str, handler: Handler, 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    sub = bus.subscribe(topic, handler, concurrency=concurrency)
-    logging.info("consuming %s", topic)
+    sub = subscribe()
+    logging.info("%s consuming", name)
     stop.wait()
     sub.stop(timeout=60)
     bus.close()

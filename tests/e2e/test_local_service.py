@@ -336,3 +336,18 @@ def test_warehouse_rows_equal_bgpdump_field_by_field(
     assert next(ours, None) is None, "the warehouse has more rows than bgpdump lines"
     assert not bad, "\n".join(bad)
     assert n == expected
+
+
+def test_files_arriving_together_share_load_jobs(svc: LocalService) -> None:
+    """20 files uploaded at once by 8 uploaders are loaded by far fewer jobs than files."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    src = shared_mrt_dir() / SMALL_UPD
+    names = [f"route-views.batch/bgpdata/2014.05/UPDATES/updates.20140530.{i:04d}.bz2" for i in range(20)]
+    with ThreadPoolExecutor(8) as ex:
+        results = list(ex.map(lambda n: svc.upload(src, n), names))
+    assert [c for c, _ in results] == [0] * 20
+    load_ids = {r["load_id"] for _, r in results}
+    assert len(load_ids) <= 10, load_ids
+    for n in names:
+        assert rows_by_type(svc, n) == {"ANNOUNCE": 1238, "WITHDRAW": 116}
