@@ -14,6 +14,22 @@ checkable by any consumer. Keys of ``skipped_by_reason`` come in three kinds:
   records at all (damaged framing skipped by the resync scan);
 - ``"note:..."`` count events inside records that did produce rows (a repaired
   length, an NLRI tail that was dropped, RIB entries that could not be decoded ...).
+
+Record reasons: ``keepalive``, ``open``, ``notification``, ``route_refresh``,
+``bgp_message_type:N``, ``end_of_rib``, ``empty_update``, ``peer_index_table``,
+``missing_peer_index_table``, ``empty_rib_record``, ``malformed_rib_record``,
+``malformed_attribute``, ``malformed_update``, ``malformed_bgp_message``,
+``bad_bgp_marker``, ``malformed_prefix``, ``malformed_peer_index_table``,
+``malformed_record``, ``short_state_change``, ``truncated_open``,
+``missing_peer_address``, ``unsupported_peer_afi``, ``unsupported_afi_safi``,
+``unsupported_type:T/S``, ``unsupported_subtype:T/S``, ``truncated_record``.
+
+Byte reasons: ``bytes:resync_skipped``.
+
+Notes: ``note:td1_length_plus_4``, ``note:addpath_nlri_detected``,
+``note:nlri_malformed_tail``, ``note:unsupported_afi_safi:A/S``,
+``note:rib_entries_lost``, ``note:td1_trailing_bytes``, ``note:attribute_problem``,
+``note:bgp_length_exceeds_record``.
 """
 
 from __future__ import annotations
