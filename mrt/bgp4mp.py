@@ -224,15 +224,19 @@ def update_rows(
             row["safi"] = safi
             rows.append(row)
 
+    trouble: list[str] = []
+
     def prefixes(data: bytes, start: int, stop: int, afi: int, safi: int) -> list[tuple[str, int | None]]:
         if safi not in SUPPORTED_SAFIS:
             ctx.note(f"unsupported_afi_safi:{afi}/{safi}", f"record {idx} @ {off}: AFI {afi} SAFI {safi}")
+            trouble.append("unsupported_afi_safi")
             return []
         pfx, problem, guessed = parse(data, start, stop, afi, safi, addpath)
         if guessed:
             ctx.note("addpath_nlri_detected")
         if problem:
             ctx.note("nlri_malformed_tail", f"record {idx} @ {off}: {problem}")
+            trouble.append("malformed_nlri")
         return pfx
 
     if wlen:
@@ -254,6 +258,9 @@ def update_rows(
         )
     if rows:
         return rows
+    if trouble:
+        # Prefixes were there but none could be used: say why rather than "empty".
+        return trouble[0]
     if wlen == 0 and aend == end and (alen == 0 or (mpu is not None and not mpu.data and mpr is None)):
         return "end_of_rib"
     return "empty_update"

@@ -22,6 +22,7 @@ Record reasons: ``keepalive``, ``open``, ``notification``, ``route_refresh``,
 ``bad_bgp_marker``, ``malformed_prefix``, ``malformed_peer_index_table``,
 ``malformed_record``, ``short_state_change``, ``truncated_open``,
 ``missing_peer_address``, ``unsupported_peer_afi``, ``unsupported_afi_safi``,
+``malformed_nlri``,
 ``unsupported_type:T/S``, ``unsupported_subtype:T/S``, ``truncated_record``.
 
 Byte reasons: ``bytes:resync_skipped``.
