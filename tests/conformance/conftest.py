@@ -8,6 +8,7 @@ a parameter and a factory branch, and then has to pass the same tests.
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,14 +25,33 @@ from rvcloud.backends.warehouse.duckdb import DuckDBWarehouse
 from rvcloud.metadata.sqlite import SqliteStatusStore
 from rvcloud.metadata.store import StatusStore
 from tests.conformance.conformance_support import BlobBackend
+from tests.emulators import (  # noqa: F401 -- registers the emulator fixtures (see tests/emulators.py)
+    emulator_manager,
+    gcs_emulator,
+    pubsub_emulator,
+)
 
 
-@pytest.fixture(params=["file"])
+def _unique(prefix: str) -> str:
+    # Emulators live for the whole session: every test gets its own bucket/topic.
+    return f"{prefix}-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture(params=["file", "gcs"])
 def blob_backend(request: pytest.FixtureRequest, tmp_path: Path) -> BlobBackend:
     if request.param == "file":
         store = FileBlobStore(tmp_path / "blobs")
         tmp_dir = tmp_path / "blobs" / ".tmp"
         return BlobBackend(store, lambda: sorted(os.listdir(tmp_dir)))
+    if request.param == "gcs":
+        from rvcloud.backends.blob.gcs import GcsBlobStore
+
+        request.getfixturevalue("gcs_emulator")  # started only when a gcs test runs
+        # 1 MiB chunks, so the 5 MiB test really streams a multi-chunk resumable upload
+        # (its "temp files" are the open upload sessions).
+        gcs = GcsBlobStore.from_url(f"gs://{_unique('rvc')}?chunk_size={1 << 20}")
+        gcs.ensure_bucket()
+        return BlobBackend(gcs, gcs.uploads_in_progress)
     raise AssertionError(request.param)
 
 
