@@ -61,13 +61,32 @@ class Settings:
 
 def add_backend_args(parser: argparse.ArgumentParser) -> None:
     """Add --blob/--bus/--status/--warehouse (and topic) flags to a stage's parser."""
-    g = parser.add_argument_group("backends (flag, else env var, else embedded under ./rvcloud-data)")
-    g.add_argument("--blob", help="blob store URL: file:///DIR (env RVCLOUD_BLOB)")
-    g.add_argument("--bus", help="event bus URL: memory:// or sqlite:///FILE (env RVCLOUD_BUS)")
-    g.add_argument("--status", help="status store URL: sqlite:///FILE (env RVCLOUD_STATUS)")
-    g.add_argument("--warehouse", help="warehouse URL: duckdb:///FILE (env RVCLOUD_WAREHOUSE)")
+    g = parser.add_argument_group(
+        "backends (flag, else env var, else the embedded one under the data directory)"
+    )
     g.add_argument(
-        "--topic-stored", dest="topic_stored", help="topic for 'stored' events (env RVCLOUD_TOPIC_STORED)"
+        "--blob", metavar="URL", help="blob store: file:///DIR or gs://BUCKET[/PREFIX] (env RVCLOUD_BLOB)"
+    )
+    g.add_argument(
+        "--bus",
+        metavar="URL",
+        help="event bus: sqlite:///FILE, memory:// or pubsub://PROJECT (env RVCLOUD_BUS)",
+    )
+    g.add_argument(
+        "--status",
+        metavar="URL",
+        help="status store: sqlite:///FILE or datastore://PROJECT (env RVCLOUD_STATUS)",
+    )
+    g.add_argument(
+        "--warehouse",
+        metavar="URL",
+        help="warehouse: duckdb:///FILE or bigquery://PROJECT/DATASET (env RVCLOUD_WAREHOUSE)",
+    )
+    g.add_argument(
+        "--topic-stored",
+        dest="topic_stored",
+        metavar="NAME",
+        help="topic for 'stored' events (env RVCLOUD_TOPIC_STORED)",
     )
     g.add_argument(
         "--topic-converted",

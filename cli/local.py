@@ -1,4 +1,8 @@
-"""``rvcloud local``: the whole service on one machine, on the embedded backends.
+"""``rvcloud local``: the whole service on one machine (embedded backends by default).
+
+Each backend URL comes from its flag, else its RVCLOUD_* variable, else the embedded
+backend under ``--data-dir``; so the same supervisor runs the cloud topology against
+the emulators (``make dev-cloud``) or real Google services.
 
 Starts the gateway, N converter workers and the loader as child processes of this
 interpreter, waits until the gateway answers, prints one ready line on stdout and
@@ -55,8 +59,9 @@ class Child:
 
 
 def add_local_arguments(parser: argparse.ArgumentParser) -> None:
-    from rvcloud.backends.settings import DEFAULT_DATA_DIR
+    from rvcloud.backends.settings import DEFAULT_DATA_DIR, add_backend_args
 
+    add_backend_args(parser)
     parser.add_argument(
         "--data-dir",
         default=DEFAULT_DATA_DIR,
@@ -194,7 +199,11 @@ def run_local(args: argparse.Namespace) -> int:
     if log_dir is not None:
         os.makedirs(log_dir, exist_ok=True)
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    env.update({_ENV_VARS[k]: url for k, url in embedded_urls(data_dir).items()})
+    for k, url in embedded_urls(data_dir).items():
+        env[_ENV_VARS[k]] = getattr(args, k, None) or os.environ.get(_ENV_VARS[k]) or url
+    for k in ("topic_stored", "topic_converted"):
+        if getattr(args, k, None):
+            env[f"RVCLOUD_{k.upper()}"] = getattr(args, k)
 
     stop = threading.Event()
 

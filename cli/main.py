@@ -69,8 +69,9 @@ _COMMANDS: Final[list[tuple[str, str, str, str, Callable[[argparse.ArgumentParse
     (
         "local",
         "run the whole service on this machine",
-        "Run the gateway, converter workers and loader on this machine on the embedded backends "
-        "(files, SQLite, DuckDB under the data directory).",
+        "Run the gateway, converter workers and loader on this machine as separate processes. "
+        "By default on the embedded backends (files, SQLite, DuckDB under the data directory); "
+        "each backend flag or RVCLOUD_* variable swaps in another, e.g. the Google ones.",
         local.EXAMPLES,
         local.add_local_arguments,
         local.run_local,
