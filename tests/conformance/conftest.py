@@ -26,6 +26,8 @@ from rvcloud.metadata.sqlite import SqliteStatusStore
 from rvcloud.metadata.store import StatusStore
 from tests.conformance.conformance_support import BlobBackend
 from tests.emulators import (  # noqa: F401 -- registers the emulator fixtures (see tests/emulators.py)
+    bigquery_emulator,
+    datastore_emulator,
     emulator_manager,
     gcs_emulator,
     pubsub_emulator,
@@ -74,24 +76,58 @@ def event_bus(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[EventB
     bus.close()
 
 
-@pytest.fixture(params=["sqlite"])
+@pytest.fixture(params=["sqlite", "datastore"])
 def status_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StatusStore]:
     store: StatusStore
     if request.param == "sqlite":
         store = SqliteStatusStore(tmp_path / "status.db")
+    elif request.param == "datastore":
+        from rvcloud.metadata.datastore import DatastoreStatusStore
+
+        request.getfixturevalue("datastore_emulator")
+        # One namespace per test: the emulator lives for the whole session.
+        ns = _unique("t")
+        store = DatastoreStatusStore.from_url(
+            f"datastore://{os.environ['GOOGLE_CLOUD_PROJECT']}?namespace={ns}"
+        )
     else:
         raise AssertionError(request.param)
     yield store
     store.close()
 
 
-@pytest.fixture(params=["duckdb"])
+@pytest.fixture(params=["duckdb", "bigquery"])
 def warehouse(request: pytest.FixtureRequest, tmp_path: Path, blob_store: BlobStore) -> Iterator[Warehouse]:
     wh: Warehouse
     if request.param == "duckdb":
         wh = DuckDBWarehouse(tmp_path / "warehouse.duckdb", blob_opener(blob_store))
+    elif request.param == "bigquery":
+        from rvcloud.backends.warehouse.bigquery import BigQueryWarehouse
+
+        request.getfixturevalue("bigquery_emulator")
+        # BigQuery loads gs:// objects: the blob store is the GCS one (see
+        # pytest_collection_modifyitems); one dataset per test.
+        dataset = _unique("wh").replace("-", "_")
+        wh = BigQueryWarehouse.from_url(f"bigquery://{os.environ['GOOGLE_CLOUD_PROJECT']}/{dataset}")
     else:
         raise AssertionError(request.param)
     wh.ensure_tables()
     yield wh
     wh.close()
+
+
+# BigQuery can only load objects from GCS: a warehouse test pairing it with the file
+# blob store describes no possible deployment, so it is deselected (reported as such
+# in the summary), never run or skipped.
+_IMPOSSIBLE = {("file", "bigquery")}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    keep, drop = [], []
+    for item in items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        pair = (params.get("blob_backend"), params.get("warehouse"))
+        (drop if pair in _IMPOSSIBLE else keep).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
