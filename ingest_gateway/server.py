@@ -342,6 +342,36 @@ class GatewayService(pb_grpc.GatewayServicer):
             _abort(context, grpc.StatusCode.NOT_FOUND, f"{request.project}/{request.filename}: no such file")
         return record_to_proto(rec)
 
+    def CheckFiles(
+        self, request: pb.CheckFilesRequest, context: grpc.ServicerContext
+    ) -> pb.CheckFilesResponse:
+        if len(request.files) > MAX_CHECK_FILES:
+            _abort(
+                context,
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"check: {len(request.files)} files in one call, at most {MAX_CHECK_FILES}",
+            )
+        try:
+            names = [validate_key(f.filename) for f in request.files]
+        except InvalidKey as e:
+            _abort(context, grpc.StatusCode.INVALID_ARGUMENT, f"check: bad archive path: {e}")
+        recs = self.status.get_many(request.project, names)
+        out = []
+        for ref, rec in zip(request.files, recs, strict=True):
+            if rec is None:
+                out.append(pb.FileCheck(filename=ref.filename))
+                continue
+            out.append(
+                pb.FileCheck(
+                    filename=ref.filename,
+                    done=rec.status == "DONE" and rec.sha256 == ref.sha256,
+                    status=pb.Status.Name(pb.Status.Value(f"STATUS_{rec.status}")),
+                    stage=rec.stage,
+                    sha256=rec.sha256,
+                )
+            )
+        return pb.CheckFilesResponse(files=out)
+
     def ListFiles(self, request: pb.ListFilesRequest, context: grpc.ServicerContext) -> pb.ListFilesResponse:
         flt = ListFilter(
             project=request.project,
@@ -359,6 +389,9 @@ class GatewayService(pb_grpc.GatewayServicer):
         return pb.ListFilesResponse(
             files=[record_to_proto(r) for r in page.records], next_page_token=page.next_page_token
         )
+
+
+MAX_CHECK_FILES = 1000
 
 
 def _abort(context: grpc.ServicerContext, code: grpc.StatusCode, message: str) -> NoReturn:

@@ -145,7 +145,7 @@ class Loader:
         self.status.update(c.project, c.filename, mutate)
 
     def _done(self, c: _Claimed, ids: list[str]) -> None:
-        tables = [t for t in TABLES if t in c.avro]
+        tables: list[str] = [t for t in TABLES if t in c.avro]
 
         def apply(r: FileRecord) -> None:
             r.stage = "loaded"

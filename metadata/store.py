@@ -37,6 +37,10 @@ class StatusStore(abc.ABC):
     @abc.abstractmethod
     def get(self, project: str, filename: str) -> FileRecord | None: ...
 
+    def get_many(self, project: str, filenames: list[str]) -> list[FileRecord | None]:
+        """Records of several files, in order (backends with a batch read override this)."""
+        return [self.get(project, f) for f in filenames]
+
     @abc.abstractmethod
     def update(self, project: str, filename: str, mutate: Mutator) -> tuple[FileRecord | None, bool]:
         """Apply ``mutate`` atomically; returns (resulting record, whether it changed).

@@ -25,9 +25,16 @@ def _avro(blobs: FileBlobStore, key: str, source: str, n: int) -> str:
     for i in range(n):
         r = empty_row()
         r.update(
-            timestamp=1_600_000_000_000_000 + i, project="routeviews", collector="c", source_file=source,
-            elem_type="ANNOUNCE", peer_ip="192.0.2.1", peer_asn=64500, prefix=f"10.{i // 256}.{i % 256}.0/24",
-            record_index=i, record_offset=i * 10,
+            timestamp=1_600_000_000_000_000 + i,
+            project="routeviews",
+            collector="c",
+            source_file=source,
+            elem_type="ANNOUNCE",
+            peer_ip="192.0.2.1",
+            peer_asn=64500,
+            prefix=f"10.{i // 256}.{i % 256}.0/24",
+            record_index=i,
+            record_offset=i * 10,
         )
         rows.append(r)
     with blobs.writer(key) as w:
@@ -43,8 +50,13 @@ def _avro(blobs: FileBlobStore, key: str, source: str, n: int) -> str:
 def _converted(status: SqliteStatusStore, name: str, sha: str, replaced: str = "") -> None:
     def mutate(_: FileRecord | None) -> FileRecord:
         return FileRecord(
-            project="routeviews", filename=name, status="IN_PROGRESS", stage="converted", sha256=sha,
-            replaced_sha256=replaced, updated_at=time.time(),
+            project="routeviews",
+            filename=name,
+            status="IN_PROGRESS",
+            stage="converted",
+            sha256=sha,
+            replaced_sha256=replaced,
+            updated_at=time.time(),
         )
 
     status.update("routeviews", name, mutate)
@@ -65,10 +77,16 @@ def test_many_files_one_job(tmp_path: Path) -> None:
         name = f"rv/bgpdata/2020.01/UPDATES/updates.20200101.{i:04d}.bz2"
         _converted(status, name, f"{i:064x}")
         uri = _avro(blobs, f"a/{i}.avro", name, i + 1)
-        data = {"project": "routeviews", "filename": name, "sha256": f"{i:064x}", "upload_id": "u", "avro": {"updates": uri}}
+        data = {
+            "project": "routeviews",
+            "filename": name,
+            "sha256": f"{i:064x}",
+            "upload_id": "u",
+            "avro": {"updates": uri},
+        }
         msgs.append(Message(id=str(i), topic="t", data=data, attempt=1))
     assert loader.handle_batch(msgs) == set()
-    assert wh.query('SELECT count(*) FROM _loads') == [(1,)]
+    assert wh.query("SELECT count(*) FROM _loads") == [(1,)]
     assert wh.query("SELECT count(*) FROM updates") == [(sum(range(1, 31)),)]
     for m in msgs:
         rec = status.get("routeviews", str(m.data["filename"]))
@@ -85,7 +103,13 @@ def test_failed_batch_isolates_the_bad_file(tmp_path: Path) -> None:
         name = f"rv/bgpdata/2020.01/UPDATES/updates.20200101.{i:04d}.bz2"
         _converted(status, name, f"{i:064x}")
         uri = _avro(blobs, f"a/{i}.avro", name, 5) if i != 1 else blobs.uri("a/missing.avro")
-        data = {"project": "routeviews", "filename": name, "sha256": f"{i:064x}", "upload_id": "u", "avro": {"updates": uri}}
+        data = {
+            "project": "routeviews",
+            "filename": name,
+            "sha256": f"{i:064x}",
+            "upload_id": "u",
+            "avro": {"updates": uri},
+        }
         msgs.append(Message(id=str(i), topic="t", data=data, attempt=1))
     assert loader.handle_batch(msgs) == {"1"}
     assert wh.query("SELECT count(*) FROM updates") == [(10,)]
@@ -97,8 +121,13 @@ def test_replacement_deletes_the_old_version(tmp_path: Path) -> None:
     blobs, status, wh, loader = _setup(tmp_path)
     name = "rv/bgpdata/2020.01/UPDATES/updates.20200101.0000.bz2"
     _converted(status, name, "a" * 64)
-    d = {"project": "routeviews", "filename": name, "sha256": "a" * 64, "upload_id": "1",
-         "avro": {"updates": _avro(blobs, "v1.avro", name, 7)}}
+    d = {
+        "project": "routeviews",
+        "filename": name,
+        "sha256": "a" * 64,
+        "upload_id": "1",
+        "avro": {"updates": _avro(blobs, "v1.avro", name, 7)},
+    }
     loader.handle_batch([Message("1", "t", d, 1)])
     _converted(status, name, "b" * 64, replaced="a" * 64)
     d2 = {**d, "sha256": "b" * 64, "upload_id": "2", "avro": {"updates": _avro(blobs, "v2.avro", name, 3)}}

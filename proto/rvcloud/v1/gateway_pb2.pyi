@@ -18,6 +18,42 @@ STATUS_IN_PROGRESS: Status
 STATUS_DONE: Status
 STATUS_FAILED: Status
 
+class FileRef(_message.Message):
+    __slots__ = ("filename", "sha256")
+    FILENAME_FIELD_NUMBER: _ClassVar[int]
+    SHA256_FIELD_NUMBER: _ClassVar[int]
+    filename: str
+    sha256: str
+    def __init__(self, filename: _Optional[str] = ..., sha256: _Optional[str] = ...) -> None: ...
+
+class CheckFilesRequest(_message.Message):
+    __slots__ = ("project", "files")
+    PROJECT_FIELD_NUMBER: _ClassVar[int]
+    FILES_FIELD_NUMBER: _ClassVar[int]
+    project: str
+    files: _containers.RepeatedCompositeFieldContainer[FileRef]
+    def __init__(self, project: _Optional[str] = ..., files: _Optional[_Iterable[_Union[FileRef, _Mapping]]] = ...) -> None: ...
+
+class FileCheck(_message.Message):
+    __slots__ = ("filename", "done", "status", "stage", "sha256")
+    FILENAME_FIELD_NUMBER: _ClassVar[int]
+    DONE_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    STAGE_FIELD_NUMBER: _ClassVar[int]
+    SHA256_FIELD_NUMBER: _ClassVar[int]
+    filename: str
+    done: bool
+    status: Status
+    stage: str
+    sha256: str
+    def __init__(self, filename: _Optional[str] = ..., done: _Optional[bool] = ..., status: _Optional[_Union[Status, str]] = ..., stage: _Optional[str] = ..., sha256: _Optional[str] = ...) -> None: ...
+
+class CheckFilesResponse(_message.Message):
+    __slots__ = ("files",)
+    FILES_FIELD_NUMBER: _ClassVar[int]
+    files: _containers.RepeatedCompositeFieldContainer[FileCheck]
+    def __init__(self, files: _Optional[_Iterable[_Union[FileCheck, _Mapping]]] = ...) -> None: ...
+
 class UploadHeader(_message.Message):
     __slots__ = ("filename", "project", "sha256", "size", "convert")
     FILENAME_FIELD_NUMBER: _ClassVar[int]

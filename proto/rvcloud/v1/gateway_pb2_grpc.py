@@ -49,6 +49,11 @@ class GatewayStub:
                 request_serializer=rvcloud_dot_v1_dot_gateway__pb2.ListFilesRequest.SerializeToString,
                 response_deserializer=rvcloud_dot_v1_dot_gateway__pb2.ListFilesResponse.FromString,
                 _registered_method=True)
+        self.CheckFiles = channel.unary_unary(
+                '/rvcloud.v1.Gateway/CheckFiles',
+                request_serializer=rvcloud_dot_v1_dot_gateway__pb2.CheckFilesRequest.SerializeToString,
+                response_deserializer=rvcloud_dot_v1_dot_gateway__pb2.CheckFilesResponse.FromString,
+                _registered_method=True)
 
 
 class GatewayServicer:
@@ -77,6 +82,14 @@ class GatewayServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CheckFiles(self, request, context):
+        """Which of these files does the service already have, with this content? One call
+        for up to 1000 files, no content sent (backfills ask before uploading).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_GatewayServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -94,6 +107,11 @@ def add_GatewayServicer_to_server(servicer, server):
                     servicer.ListFiles,
                     request_deserializer=rvcloud_dot_v1_dot_gateway__pb2.ListFilesRequest.FromString,
                     response_serializer=rvcloud_dot_v1_dot_gateway__pb2.ListFilesResponse.SerializeToString,
+            ),
+            'CheckFiles': grpc.unary_unary_rpc_method_handler(
+                    servicer.CheckFiles,
+                    request_deserializer=rvcloud_dot_v1_dot_gateway__pb2.CheckFilesRequest.FromString,
+                    response_serializer=rvcloud_dot_v1_dot_gateway__pb2.CheckFilesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -177,6 +195,33 @@ class Gateway:
             '/rvcloud.v1.Gateway/ListFiles',
             rvcloud_dot_v1_dot_gateway__pb2.ListFilesRequest.SerializeToString,
             rvcloud_dot_v1_dot_gateway__pb2.ListFilesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CheckFiles(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/rvcloud.v1.Gateway/CheckFiles',
+            rvcloud_dot_v1_dot_gateway__pb2.CheckFilesRequest.SerializeToString,
+            rvcloud_dot_v1_dot_gateway__pb2.CheckFilesResponse.FromString,
             options,
             channel_credentials,
             insecure,
