@@ -10,6 +10,7 @@ from rvcloud.backends.bus.consume import run_until_signalled
 from rvcloud.backends.factory import open_blob_store, open_event_bus, open_status_store, open_warehouse
 from rvcloud.backends.settings import Settings, add_backend_args
 from rvcloud.loader_worker.worker import Loader
+from rvcloud.metadata.sweeper import Sweeper
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -21,13 +22,32 @@ def main(argv: list[str] | None = None) -> int:
         default=2.0,
         help="longest a converted file waits for its batch to fill",
     )
+    p.add_argument(
+        "--sweep-every",
+        type=float,
+        default=60.0,
+        help="seconds between sweeps for stuck IN_PROGRESS files (0: this replica does not sweep)",
+    )
+    p.add_argument(
+        "--stale-after", type=float, default=300.0, help="an unleased file untouched this long is stuck"
+    )
     add_backend_args(p)
     args = p.parse_args(argv)
     s = Settings.from_args(args)
     blobs = open_blob_store(s.blob)
-    loader = Loader(open_warehouse(s.warehouse, blobs), open_status_store(s.status))
+    status = open_status_store(s.status)
+    loader = Loader(open_warehouse(s.warehouse, blobs), status)
     loader.warehouse.ensure_tables()
     bus = open_event_bus(s.bus)
+    if args.sweep_every > 0:
+        Sweeper(
+            status,
+            bus,
+            args.sweep_every,
+            topic_stored=s.topic_stored,
+            topic_converted=s.topic_converted,
+            stale_s=args.stale_after,
+        ).start()
     return run_until_signalled(
         "loader",
         bus,

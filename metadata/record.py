@@ -41,6 +41,8 @@ class FileRecord:
     # sha256 of the version this upload replaces when that version had reached the
     # warehouse: the loader must delete its rows (only then, to spare DML quota).
     replaced_sha256: str = ""
+    # Times the sweeper re-published this file's event (see metadata/sweeper.py).
+    sweeps: int = 0
     error: str = ""
     attempts: int = 0
     lease_owner: str = ""
