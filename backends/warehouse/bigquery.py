@@ -29,7 +29,8 @@ after ``prefix``.
 Loads and idempotency
 ---------------------
 ``load(table, uris, replace_sources, load_id)`` makes the rows visible with exactly one
-BigQuery job whose id is derived from ``load_id``, so a retried call finds the job
+BigQuery job whose id is derived from ``load_id`` (``<dataset>-<load_id>``: job ids are
+unique per project, not per dataset), so a retried call finds the job
 (409 Already Exists on insert, or ``get_job``) instead of loading twice:
 
 - No sources to replace (the common case): one load job for all the URIs
@@ -124,13 +125,16 @@ def schema_fields() -> list[Any]:
     return [bigquery.SchemaField.from_api_repr(f) for f in bigquery_schema()]
 
 
-def job_base(load_id: str) -> str:
-    """A valid BigQuery job id for ``load_id`` (itself when it already is one)."""
+def job_base(dataset: str, load_id: str) -> str:
+    """The first job id of ``load_id`` in ``dataset``. Job ids are unique per *project*,
+    so the dataset is part of it: two warehouses (say prod and staging datasets) in one
+    project must not take each other's loads for their own."""
     if not load_id:
         raise ValueError("load_id must not be empty")
-    if _JOB_ID_OK.fullmatch(load_id):
-        return load_id
-    return "rvload_" + hashlib.sha256(load_id.encode()).hexdigest()[:40]
+    jid = f"{dataset}-{load_id}"
+    if _JOB_ID_OK.fullmatch(jid):
+        return jid
+    return f"{dataset}-h" + hashlib.sha256(load_id.encode()).hexdigest()[:40]
 
 
 def attempt_id(base: str, n: int) -> str:
@@ -357,7 +361,7 @@ class BigQueryWarehouse(Warehouse):
     ) -> LoadResult:
         if table not in TABLES:
             raise ValueError(f"unknown table {table!r}; expected one of {TABLES}")
-        base = job_base(load_id)
+        base = job_base(self.dataset, load_id)
         uris, sources = list(avro_uris), list(replace_sources)
         n = 0
         while n < MAX_ATTEMPTS:
@@ -439,7 +443,7 @@ class BigQueryWarehouse(Warehouse):
         return True
 
     def applied(self, load_id: str) -> bool:
-        base = job_base(load_id)
+        base = job_base(self.dataset, load_id)
         for n in range(MAX_ATTEMPTS):
             job = self._get_job(attempt_id(base, n))
             if job is None:
