@@ -91,11 +91,11 @@ def _sweep(
         new.lease_owner, new.lease_until = "", 0.0
         if give_up:
             new.status = "FAILED"
-            new.error = (
-                f"{rec.project}/{rec.filename}: stage receiving: upload interrupted at byte {rec.bytes_received}"
-                if rec.stage == "receiving"
-                else f"{rec.project}/{rec.filename}: stage {rec.stage}: no progress after {sweeps} re-deliveries"
-            )
+            where = f"{rec.project}/{rec.filename}: stage {rec.stage}"
+            if rec.stage == "receiving":
+                new.error = f"{where}: upload interrupted at byte {rec.bytes_received}"
+            else:
+                new.error = f"{where}: no progress after {sweeps} re-deliveries"
         else:
             new.sweeps = rec.sweeps + 1
         return new
