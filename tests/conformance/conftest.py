@@ -62,7 +62,7 @@ def blob_store(blob_backend: BlobBackend) -> BlobStore:
     return blob_backend.store
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "pubsub"])
 def event_bus(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[EventBus]:
     # Short back-offs and polls keep the suite fast; behaviour is the same.
     bus: EventBus
@@ -70,6 +70,16 @@ def event_bus(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[EventB
         bus = MemoryBus(backoff=0.01)
     elif request.param == "sqlite":
         bus = SqliteBus(tmp_path / "bus.db", lease=5.0, poll=0.02, backoff=0.01)
+    elif request.param == "pubsub":
+        from rvcloud.backends.bus.pubsub import PubSubBus
+
+        request.getfixturevalue("pubsub_emulator")
+        # A fresh topic namespace per test (the emulator lives for the session; Pub/Sub
+        # names need 3+ characters and a leading letter, the suite's topics are "t", "a").
+        prefix = _unique("c") + "-"
+        bus = PubSubBus.from_url(
+            f"pubsub://{os.environ['GOOGLE_CLOUD_PROJECT']}?topic_prefix={prefix}&min_backoff=0"
+        )
     else:
         raise AssertionError(request.param)
     yield bus
