@@ -14,15 +14,29 @@ from rvcloud.converter_worker.worker import Converter
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m rvcloud.converter_worker", description=__doc__)
     p.add_argument("--concurrency", type=int, default=1, help="files converted at once by this process")
+    p.add_argument(
+        "--max-attempts",
+        type=int,
+        default=5,
+        help="deliveries of one event before the file is FAILED and dead-lettered",
+    )
     add_backend_args(p)
     args = p.parse_args(argv)
     s = Settings.from_args(args)
     bus = open_event_bus(s.bus)
     conv = Converter(
-        open_blob_store(s.blob), bus, open_status_store(s.status), topic_converted=s.topic_converted
+        open_blob_store(s.blob),
+        bus,
+        open_status_store(s.status),
+        topic_converted=s.topic_converted,
+        max_attempts=args.max_attempts,
     )
     return run_until_signalled(
-        "converter", bus, lambda: bus.subscribe(s.topic_stored, conv.handle, concurrency=args.concurrency)
+        "converter",
+        bus,
+        lambda: bus.subscribe(
+            s.topic_stored, conv.handle, concurrency=args.concurrency, max_attempts=args.max_attempts
+        ),
     )
 
 

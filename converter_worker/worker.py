@@ -136,8 +136,10 @@ class Converter:
             log.exception("converting %s/%s failed (attempt %d)", project, filename, msg.attempt)
             err = f"{project}/{filename}: stage converting: {type(e).__name__}: {e}"
             if msg.attempt >= self.max_attempts:
+                # Last attempt: the file says FAILED and why; raising sends the event to
+                # the dead-letter topic, where operators can replay it after a fix.
                 stages.fail(self.status, project, filename, sha, owner, err)
-                return
+                raise
             # Hand the file back so the redelivered event can claim it at once.
             stages.finish(self.status, project, filename, sha, owner, _back_to_stored(err))
             raise

@@ -31,12 +31,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--stale-after", type=float, default=300.0, help="an unleased file untouched this long is stuck"
     )
+    p.add_argument(
+        "--max-attempts",
+        type=int,
+        default=5,
+        help="deliveries of one event before the file is FAILED and dead-lettered",
+    )
     add_backend_args(p)
     args = p.parse_args(argv)
     s = Settings.from_args(args)
     blobs = open_blob_store(s.blob)
     status = open_status_store(s.status)
-    loader = Loader(open_warehouse(s.warehouse, blobs), status)
+    loader = Loader(open_warehouse(s.warehouse, blobs), status, max_attempts=args.max_attempts)
     loader.warehouse.ensure_tables()
     bus = open_event_bus(s.bus)
     if args.sweep_every > 0:

@@ -162,8 +162,9 @@ class Loader:
         log.error("loading %s/%s failed (attempt %d): %s", c.project, c.filename, c.msg.attempt, e)
         err = f"{c.project}/{c.filename}: stage loading: {type(e).__name__}: {e}"
         if c.msg.attempt >= self.max_attempts:
+            # FAILED with the reason, and the event goes on to the dead-letter topic.
             stages.fail(self.status, c.project, c.filename, c.sha256, c.owner, err)
-            return set()
+            return {c.msg.id}
 
         def back(r: FileRecord) -> None:
             r.stage = "converted"

@@ -8,11 +8,12 @@ import signal
 import socket
 import subprocess
 import sys
-import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rvcloud.backends.blob.base import BlobStore
 from rvcloud.backends.factory import open_blob_store, open_warehouse
 from rvcloud.backends.settings import embedded_urls
 
@@ -28,6 +29,14 @@ class LocalService:
     proc: subprocess.Popen[str]
     addr: str
     data_dir: Path
+    urls: dict[str, str]  # blob, bus, status, warehouse, topic_stored, topic_converted
+
+    @property
+    def cloud(self) -> bool:
+        return self.urls["warehouse"].startswith("bigquery://")
+
+    def blob_store(self) -> BlobStore:
+        return open_blob_store(self.urls["blob"])
 
     def cli(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
         return run_cli(*args, timeout=timeout)
@@ -55,11 +64,10 @@ class LocalService:
         out["_stderr"] = r.stderr
         return r.returncode, out
 
-    def query(self, sql: str) -> list[tuple[Any, ...]]:
-        urls = embedded_urls(str(self.data_dir))
-        wh = open_warehouse(urls["warehouse"], open_blob_store(urls["blob"]))
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        wh = open_warehouse(self.urls["warehouse"], self.blob_store())
         try:
-            return wh.query(sql)
+            return wh.query(sql, params)
         finally:
             wh.close()
 
@@ -81,8 +89,8 @@ class LocalService:
 
 
 def cli_env() -> dict[str, str]:
-    env = dict(os.environ)
-    env.pop("RVCLOUD_DATA_DIR", None)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RVCLOUD_")}
+    env["RVCLOUD_SHARED_MRT"] = os.environ.get("RVCLOUD_SHARED_MRT", "")
     return env
 
 
@@ -96,29 +104,31 @@ def run_cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str
     )
 
 
-def start_local(data_dir: Path, *, converters: int = 1) -> LocalService:
+def start_local(data_dir: Path, *, converters: int = 1, urls: dict[str, str] | None = None) -> LocalService:
+    """`rvcloud local` on ``urls`` (default: the embedded backends under ``data_dir``)."""
     addr = f"127.0.0.1:{free_port()}"
+    all_urls = {
+        **embedded_urls(str(data_dir)),
+        "topic_stored": "rvcloud-stored",
+        "topic_converted": "rvcloud-converted",
+        **(urls or {}),
+    }
+    flags = [f"--{k.replace('_', '-')}={v}" for k, v in all_urls.items()]
+    if urls:
+        setup = subprocess.run(
+            [sys.executable, "-m", "rvcloud.backends.setup", *flags],
+            capture_output=True,
+            text=True,
+            env=cli_env(),
+        )
+        assert setup.returncode == 0, setup.stderr
+    cmd = [sys.executable, "-m", "rvcloud.cli", "local", "--data-dir", str(data_dir), "--listen", addr]
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "rvcloud.cli",
-            "local",
-            "--data-dir",
-            str(data_dir),
-            "--listen",
-            addr,
-            "--converters",
-            str(converters),
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-        env=cli_env(),
+        [*cmd, "--converters", str(converters), *flags], stdout=subprocess.PIPE, text=True, env=cli_env()
     )
     assert proc.stdout is not None
-    deadline = time.monotonic() + 60
     line = proc.stdout.readline()
-    if "gateway on" not in line or time.monotonic() > deadline:
+    if "gateway on" not in line:
         proc.kill()
         raise AssertionError(f"local service did not start: {line!r}")
-    return LocalService(proc, addr, data_dir)
+    return LocalService(proc, addr, data_dir, all_urls)
