@@ -31,10 +31,22 @@ MAX_MESSAGE_BYTES: Final = 32 * 1024 * 1024
 # Unary calls (GetFile, ListFiles) answer from the status store; far longer than this
 # means the service is not healthy.
 CALL_TIMEOUT: Final = 30.0
+# The gateway answers CheckFiles for at most this many files per call.
+MAX_CHECK_FILES: Final = 1000
 
-# These codes mean "try again later" (exit 3); every other code is a definite answer
-# from the service (exit 1), e.g. DATA_LOSS for a checksum mismatch.
-_TRANSIENT_CODES: Final = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
+# These codes mean "try again later" (exit 3, and retried with backoff); every other
+# code is a definite answer from the service (exit 1), e.g. DATA_LOSS for a checksum
+# mismatch. RESOURCE_EXHAUSTED (overload, quotas) and ABORTED (a lost compare-and-set
+# race on the service) go away on their own as well.
+TRANSIENT_CODES: Final = frozenset(
+    {
+        grpc.StatusCode.UNAVAILABLE,
+        grpc.StatusCode.DEADLINE_EXCEEDED,
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+        grpc.StatusCode.ABORTED,
+    }
+)
+_TRANSIENT_CODES: Final = TRANSIENT_CODES
 
 _DEFAULT_PORTS: Final = {"http": 80, "https": 443}
 
@@ -86,38 +98,78 @@ def parse_endpoint(address: str) -> Endpoint:
     return Endpoint(parts.hostname, port, scheme == "https")
 
 
-def open_channel(endpoint: Endpoint) -> grpc.Channel:
+def open_channel(endpoint: Endpoint, *, ca_file: str | None = None) -> grpc.Channel:
+    """A channel to ``endpoint``; with TLS, ``ca_file`` (PEM) replaces the system roots."""
     options = [
         ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
         ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
     ]
     if endpoint.tls:
-        # No root certificates given: gRPC uses its bundled/system roots.
-        return grpc.secure_channel(endpoint.target, grpc.ssl_channel_credentials(), options=options)
+        roots: bytes | None = None
+        if ca_file:
+            try:
+                with open(ca_file, "rb") as f:
+                    roots = f.read()
+            except OSError as e:
+                raise UsageError(f"cannot read the CA file {ca_file}: {e.strerror or e}") from None
+        # Without roots gRPC uses its bundled/system roots.
+        creds = grpc.ssl_channel_credentials(root_certificates=roots)
+        return grpc.secure_channel(endpoint.target, creds, options=options)
     return grpc.insecure_channel(endpoint.target, options=options)
 
 
 class GatewayClient:
-    """Typed calls to the gateway (the generated stub has no type annotations)."""
+    """Typed calls to the gateway (the generated stub has no type annotations).
 
-    def __init__(self, channel: grpc.Channel) -> None:
+    ``token`` (RVCLOUD_TOKEN) is sent as ``authorization: Bearer ...`` metadata on every
+    call. The gateway does not check it yet (authentication belongs to the
+    production-service issue); sending it now means operators' configs need no change
+    when it does.
+    """
+
+    def __init__(self, channel: grpc.Channel, *, token: str | None = None) -> None:
         self._stub = gateway_pb2_grpc.GatewayStub(channel)  # type: ignore[no-untyped-call]
+        self._metadata: tuple[tuple[str, str], ...] = (("authorization", f"Bearer {token}"),) if token else ()
 
     def get_file(
         self, project: str, filename: str, *, timeout: float = CALL_TIMEOUT
     ) -> gateway_pb2.FileStatus:
         req = gateway_pb2.GetFileRequest(project=project, filename=filename)
-        return cast(gateway_pb2.FileStatus, self._stub.GetFile(req, timeout=timeout))
+        return cast(gateway_pb2.FileStatus, self._stub.GetFile(req, timeout=timeout, metadata=self._metadata))
 
     def list_files(
         self, request: gateway_pb2.ListFilesRequest, *, timeout: float = CALL_TIMEOUT
     ) -> gateway_pb2.ListFilesResponse:
-        return cast(gateway_pb2.ListFilesResponse, self._stub.ListFiles(request, timeout=timeout))
+        return cast(
+            gateway_pb2.ListFilesResponse,
+            self._stub.ListFiles(request, timeout=timeout, metadata=self._metadata),
+        )
+
+    def check_files(
+        self, project: str, refs: list[tuple[str, str]], *, timeout: float = CALL_TIMEOUT
+    ) -> list[gateway_pb2.FileCheck]:
+        """Which of these (filename, sha256) the service holds DONE with the same content.
+
+        At most ``MAX_CHECK_FILES`` per call; the answers come back in request order.
+        """
+        if len(refs) > MAX_CHECK_FILES:
+            raise ValueError(f"check_files: {len(refs)} files, at most {MAX_CHECK_FILES} per call")
+        req = gateway_pb2.CheckFilesRequest(
+            project=project, files=[gateway_pb2.FileRef(filename=n, sha256=s) for n, s in refs]
+        )
+        reply = cast(
+            gateway_pb2.CheckFilesResponse,
+            self._stub.CheckFiles(req, timeout=timeout, metadata=self._metadata),
+        )
+        return list(reply.files)
 
     def upload(
         self, requests: Iterator[gateway_pb2.UploadRequest], *, timeout: float | None
     ) -> gateway_pb2.UploadResponse:
-        return cast(gateway_pb2.UploadResponse, self._stub.Upload(requests, timeout=timeout))
+        return cast(
+            gateway_pb2.UploadResponse,
+            self._stub.Upload(requests, timeout=timeout, metadata=self._metadata),
+        )
 
 
 def rpc_error_exit(err: grpc.RpcError, endpoint: Endpoint | None = None) -> int:
@@ -133,6 +185,16 @@ def rpc_error_exit(err: grpc.RpcError, endpoint: Endpoint | None = None) -> int:
 
 def is_transient(err: grpc.RpcError) -> bool:
     return cast(grpc.Call, err).code() in _TRANSIENT_CODES
+
+
+def rpc_code(err: grpc.RpcError) -> grpc.StatusCode:
+    return cast(grpc.Call, err).code()
+
+
+def rpc_text(err: grpc.RpcError) -> str:
+    """``CODE: details``, for reports and logs."""
+    call = cast(grpc.Call, err)
+    return f"{call.code().name}: {call.details() or ''}"
 
 
 def is_not_found(err: grpc.RpcError) -> bool:

@@ -19,9 +19,9 @@ from rvcloud.cli.client import (
     UsageError,
     is_not_found,
     open_channel,
-    parse_endpoint,
     rpc_error_exit,
 )
+from rvcloud.cli.config import resolve
 from rvcloud.cli.records import describe, format_table, human_size, record_to_dict, status_name, total_rows
 from rvcloud.cli.upload import add_gateway_arguments
 from rvcloud.metadata.record import STATUSES
@@ -58,16 +58,18 @@ def add_status_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_status(args: argparse.Namespace) -> int:
     try:
-        endpoint = parse_endpoint(args.destination)
+        settings = resolve(args)
+        endpoint = settings.endpoint()
+        channel = open_channel(endpoint, ca_file=settings.ca)
     except UsageError as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_USAGE
-    with open_channel(endpoint) as channel:
+    with channel:
         try:
-            record = GatewayClient(channel).get_file(args.project, args.filename)
+            record = GatewayClient(channel, token=settings.token).get_file(settings.project, args.filename)
         except grpc.RpcError as e:
             if is_not_found(e):
-                print(f"not found: {args.filename} (project {args.project})", file=sys.stderr)
+                print(f"not found: {args.filename} (project {settings.project})", file=sys.stderr)
                 return EXIT_FAILED
             return rpc_error_exit(e, endpoint)
     if args.json:
@@ -90,6 +92,16 @@ def _timestamp(text: str, *, end_of_day: bool) -> int:
     except ValueError:
         raise argparse.ArgumentTypeError(f"not an ISO date or date-time: {text!r}") from None
     return int((t if t.tzinfo else t.replace(tzinfo=dt.UTC)).timestamp())
+
+
+def since(text: str) -> int:
+    """argparse type of --since: an ISO date or date-time as unix seconds (inclusive)."""
+    return _timestamp(text, end_of_day=False)
+
+
+def until(text: str) -> int:
+    """argparse type of --until: exclusive, but a bare date includes that whole day."""
+    return _timestamp(text, end_of_day=True)
 
 
 def _since(text: str) -> int:
@@ -145,12 +157,14 @@ def add_list_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_list(args: argparse.Namespace) -> int:
     try:
-        endpoint = parse_endpoint(args.destination)
+        settings = resolve(args)
+        endpoint = settings.endpoint()
+        channel = open_channel(endpoint, ca_file=settings.ca)
     except UsageError as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_USAGE
     request = gateway_pb2.ListFilesRequest(
-        project=args.project,
+        project=settings.project,
         collector=args.collector,
         mrt_type=args.type or "",
         status=args.status or "",
@@ -159,8 +173,8 @@ def run_list(args: argparse.Namespace) -> int:
         page_size=args.page_size,
     )
     files: list[gateway_pb2.FileStatus] = []
-    with open_channel(endpoint) as channel:
-        client = GatewayClient(channel)
+    with channel:
+        client = GatewayClient(channel, token=settings.token)
         while True:
             try:
                 page = client.list_files(request)

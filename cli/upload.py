@@ -22,6 +22,7 @@ from typing import Final
 
 import grpc
 
+from rvcloud.cli import retry
 from rvcloud.cli.client import (
     CALL_TIMEOUT,
     CHUNK_SIZE,
@@ -36,16 +37,18 @@ from rvcloud.cli.client import (
     is_not_found,
     is_transient,
     open_channel,
-    parse_endpoint,
+    rpc_code,
     rpc_error_exit,
+    rpc_text,
 )
+from rvcloud.cli.config import DEFAULT_PROJECT, DEFAULT_TIMEOUT, add_config_argument, resolve
 from rvcloud.cli.progress import Progress, make_progress
 from rvcloud.cli.records import human_size, record_to_dict, rows_summary, status_name
-from rvcloud.metadata.archive_path import archive_path_from_local, validate_key, validate_project
+from rvcloud.cli.retry import NO_RETRY, Retrier, RetryPolicy
+from rvcloud.metadata.archive_path import archive_path_from_local, validate_key
 from rvcloud.v1 import gateway_pb2
 
-DEFAULT_PROJECT: Final = "routeviews"
-DEFAULT_TIMEOUT: Final = 3600.0
+__all__ = ["DEFAULT_PROJECT", "DEFAULT_TIMEOUT", "UploadOutcome", "upload_file", "upload_hashed"]
 # Polling starts fast (a small file is done in a second or two) and backs off so that
 # a long conversion does not hammer the status store.
 POLL_FIRST: Final = 0.5
@@ -99,16 +102,17 @@ def file_digest(f: io.BufferedReader, progress: Progress) -> tuple[str, int]:
 
 
 def _upload_requests(
-    f: io.BufferedReader, header: gateway_pb2.UploadHeader, progress: Progress
+    f: io.BufferedReader, header: gateway_pb2.UploadHeader, offset: int, progress: Progress
 ) -> Iterator[gateway_pb2.UploadRequest]:
-    """Header, then exactly ``header.size`` bytes in 1 MiB chunks read on demand.
+    """Header, then bytes ``offset`` to ``header.size`` in 1 MiB chunks read on demand.
 
     gRPC asks for the next message only when the previous one has been handed to the
     transport, so at most a couple of chunks are in memory at any time. Sending only
     the hashed size keeps the upload consistent with the header if the file grows.
     """
     yield gateway_pb2.UploadRequest(header=header)
-    sent = 0
+    f.seek(offset)
+    sent = offset
     while sent < header.size:
         chunk = f.read(min(CHUNK_SIZE, header.size - sent))
         if not chunk:
@@ -116,6 +120,86 @@ def _upload_requests(
         yield gateway_pb2.UploadRequest(chunk=chunk)
         sent += len(chunk)
         progress.advance(sent)
+
+
+def resume_offset(client: GatewayClient, header: gateway_pb2.UploadHeader) -> int:
+    """Where a retried upload of ``header`` may continue: today always 0 (from the start).
+
+    The hook for resumable uploads (the production-service issue): once the gateway
+    keeps a cut stream's bytes and says how many it holds for (project, filename,
+    sha256), this asks it and ``send_from`` continues from there. Every retry path
+    (``send_with_retry``, so ``upload``, ``backfill`` and ``watch``) already goes
+    through here.
+    """
+    return 0
+
+
+def send_from(
+    client: GatewayClient,
+    path: str,
+    header: gateway_pb2.UploadHeader,
+    offset: int,
+    *,
+    progress: Progress,
+    timeout: float | None,
+) -> gateway_pb2.UploadResponse:
+    """One Upload call sending ``path``'s bytes from ``offset`` on, after ``header``.
+
+    Only ``offset == 0`` is accepted until the protocol can name a resume point (see
+    ``resume_offset``); the reading side already starts anywhere.
+    """
+    if offset != 0:
+        raise ValueError("the gateway protocol cannot resume an upload yet; offset must be 0")
+    with open(path, "rb") as f:
+        progress.start("sending", header.size)
+        try:
+            return client.upload(_upload_requests(f, header, offset, progress), timeout=timeout)
+        finally:
+            progress.finish()
+
+
+def _rehash(path: str) -> tuple[str, int]:
+    with open(path, "rb") as f:
+        return file_digest(f, Progress())
+
+
+def send_with_retry(
+    client: GatewayClient,
+    path: str,
+    header: gateway_pb2.UploadHeader,
+    *,
+    retrier: Retrier,
+    progress: Progress,
+    timeout: float | None,
+) -> gateway_pb2.UploadResponse:
+    """Upload ``path`` under ``header``, retrying transient errors under ``retrier``'s policy.
+
+    DATA_LOSS (size or SHA-256 mismatch on the service) is permanent unless the file
+    changed since it was hashed: then ``header`` is updated in place to the new content
+    and the upload is tried again, within the same budget.
+    """
+
+    def retryable(e: grpc.RpcError) -> bool:
+        if is_transient(e):
+            return True
+        if rpc_code(e) != grpc.StatusCode.DATA_LOSS:
+            return False
+        sha256, size = _rehash(path)
+        if (sha256, size) == (header.sha256, header.size):
+            return False  # the same bytes again would fail the same way
+        progress.note(f"{header.filename}: changed while uploading; sending the new content")
+        header.sha256, header.size = sha256, size
+        return True
+
+    def on_retry(n: int, e: grpc.RpcError, pause: float) -> None:
+        progress.note(f"{header.filename}: {rpc_text(e)}; retry {n} in {pause:.1f} s")
+
+    def attempt() -> gateway_pb2.UploadResponse:
+        return send_from(
+            client, path, header, resume_offset(client, header), progress=progress, timeout=timeout
+        )
+
+    return retrier.call(attempt, on_retry=on_retry, retryable=retryable)
 
 
 def _stage_line(record: gateway_pb2.FileStatus, seconds: float) -> str:
@@ -133,11 +217,19 @@ def _wait_until_final(
     progress: Progress,
     deadline: float,
     started: float,
+    policy: RetryPolicy,
 ) -> tuple[gateway_pb2.FileStatus, bool]:
-    """Poll GetFile until DONE or FAILED; returns the last record and whether time ran out."""
+    """Poll GetFile until DONE or FAILED; returns the last record and whether time ran out.
+
+    The file is safely stored by now, so a gateway restart during the wait should not
+    turn into a failure: a run of transient errors is retried as long as ``policy``
+    allows (counted from the first error of the run), then raised.
+    """
     progress.note(f"  → {_stage_line(record, time.monotonic() - started)}")
     shown = (record.status, record.stage)
     delay = POLL_FIRST
+    errors = 0
+    first_error = 0.0
     while record.status not in (_DONE, _FAILED):
         remaining = deadline - time.monotonic()
         if remaining <= 0:
@@ -146,12 +238,18 @@ def _wait_until_final(
         try:
             record = client.get_file(record.project, record.filename, timeout=min(CALL_TIMEOUT, remaining))
         except grpc.RpcError as e:
-            # The file is safely stored by now; a gateway restart during the wait
-            # should not turn into a failure, so transient errors are retried.
-            if not is_transient(e) or time.monotonic() >= deadline:
+            now = time.monotonic()
+            errors, first_error = errors + 1, first_error if errors else now
+            if (
+                not is_transient(e)
+                or now >= deadline
+                or errors >= policy.attempts
+                or now - first_error > policy.max_time
+            ):
                 raise
-            delay = min(delay * 2, POLL_MAX)
+            delay = max(POLL_FIRST, policy.delay(errors))
             continue
+        errors = 0
         if (record.status, record.stage) != shown:
             progress.note(f"  → {_stage_line(record, time.monotonic() - started)}")
             shown = (record.status, record.stage)
@@ -170,48 +268,90 @@ def upload_file(
     wait: bool,
     progress: Progress,
     timeout: float,
+    retrier: Retrier | None = None,
 ) -> UploadOutcome:
     """Upload ``path`` as ``filename`` of ``project`` and, if ``wait``, follow it to DONE/FAILED.
 
-    ``timeout`` bounds each phase that depends on the service: the upload call, and the
-    wait for a final status (which ends with ``timed_out`` set, not an exception).
+    Hashes the file, asks the service whether it already holds it DONE, then
+    ``upload_hashed``. ``timeout`` bounds each phase that depends on the service: the
+    upload call, and the wait for a final status (which ends with ``timed_out`` set,
+    not an exception). Transient errors are retried under ``retrier`` (default: none).
     Raises OSError when the file cannot be read and grpc.RpcError for service errors.
     """
+    retrier = retrier or Retrier(NO_RETRY)
     with open(path, "rb") as f:
         progress.start("hashing", os.fstat(f.fileno()).st_size)
         sha256, size = file_digest(f, progress)
         progress.finish()
 
+    def lookup() -> gateway_pb2.FileStatus | None:
         try:
-            known = client.get_file(project, filename, timeout=min(CALL_TIMEOUT, timeout))
+            return client.get_file(project, filename, timeout=min(CALL_TIMEOUT, timeout))
         except grpc.RpcError as e:
-            if not is_not_found(e):
-                raise
-        else:
-            if known.status == _DONE and known.sha256 == sha256:
-                return UploadOutcome(known, already_done=True)
+            if is_not_found(e):
+                return None
+            raise
 
-        header = gateway_pb2.UploadHeader(
-            filename=filename, project=project, sha256=sha256, size=size, convert=True
-        )
-        f.seek(0)
-        started = time.monotonic()
-        progress.start("sending", size)
-        reply = client.upload(_upload_requests(f, header, progress), timeout=timeout)
-        progress.finish()
+    known = retrier.call(lookup)
+    if known is not None and known.status == _DONE and known.sha256 == sha256:
+        return UploadOutcome(known, already_done=True)
+    return upload_hashed(
+        client,
+        path,
+        project,
+        filename,
+        sha256,
+        size,
+        wait=wait,
+        progress=progress,
+        timeout=timeout,
+        retrier=retrier,
+    )
+
+
+def upload_hashed(
+    client: GatewayClient,
+    path: str,
+    project: str,
+    filename: str,
+    sha256: str,
+    size: int,
+    *,
+    wait: bool,
+    progress: Progress,
+    timeout: float,
+    retrier: Retrier,
+) -> UploadOutcome:
+    """Send a file whose SHA-256 and size are known, then (if ``wait``) follow it to DONE/FAILED.
+
+    The reusable core of ``upload`` and ``backfill``/``watch`` (which learn the hash from
+    their cache and ask CheckFiles instead of GetFile first).
+    """
+    header = gateway_pb2.UploadHeader(
+        filename=filename, project=project, sha256=sha256, size=size, convert=True
+    )
+    started = time.monotonic()
+    reply = send_with_retry(client, path, header, retrier=retrier, progress=progress, timeout=timeout)
     seconds = time.monotonic() - started
     if reply.already_done:
         return UploadOutcome(reply.file, already_done=True)
     if reply.already_in_progress:
         progress.note(f"{filename}: the same content is already being processed; following it")
     else:
-        rate = size / (1024 * 1024) / max(seconds, 1e-6)
+        rate = header.size / (1024 * 1024) / max(seconds, 1e-6)
         took = f"{seconds:.2f}" if seconds < 1 else f"{seconds:.1f}"
-        progress.note(f"uploaded {filename}: {human_size(size)} in {took} s ({rate:,.1f} MiB/s)")
-    outcome = UploadOutcome(reply.file, bytes_sent=0 if reply.already_in_progress else size, seconds=seconds)
+        progress.note(f"uploaded {filename}: {human_size(header.size)} in {took} s ({rate:,.1f} MiB/s)")
+    outcome = UploadOutcome(
+        reply.file, bytes_sent=0 if reply.already_in_progress else header.size, seconds=seconds
+    )
     if wait:
         outcome.record, outcome.timed_out = _wait_until_final(
-            client, reply.file, progress=progress, deadline=time.monotonic() + timeout, started=started
+            client,
+            reply.file,
+            progress=progress,
+            deadline=time.monotonic() + timeout,
+            started=started,
+            policy=retrier.policy,
         )
         outcome.seconds = time.monotonic() - started
     return outcome
@@ -227,20 +367,69 @@ def _positive_seconds(text: str) -> float:
     return value
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
+    return value
+
+
 def add_gateway_arguments(parser: argparse.ArgumentParser) -> None:
-    """-d/--destination and --project, shared by every command that talks to the gateway."""
+    """-d/--destination, --project, --ca and --config, shared by every command that talks to the gateway.
+
+    Every default is None so that ``config.resolve`` can tell a flag from its absence
+    and fall back to RVCLOUD_* variables, the config file, then the built-in default.
+    """
     parser.add_argument(
         "-d",
         "--destination",
-        required=True,
+        dest="endpoint",
         metavar="ADDR",
         help="gateway address: HOST:PORT or grpc://HOST:PORT (plaintext), http://HOST[:PORT] "
-        "(plaintext, port 80), https://HOST[:PORT] (TLS with the system roots, port 443)",
+        "(plaintext, port 80), https://HOST[:PORT] (TLS, port 443); default $RVCLOUD_ENDPOINT "
+        "or endpoint in the config file",
     )
     parser.add_argument(
         "--project",
-        default=DEFAULT_PROJECT,
         help=f"archive project, e.g. routeviews or ris (default {DEFAULT_PROJECT})",
+    )
+    parser.add_argument(
+        "--ca", metavar="PEM", help="CA certificates for https:// (default: the system roots)"
+    )
+    add_config_argument(parser)
+
+
+def add_retry_arguments(parser: argparse.ArgumentParser) -> None:
+    """How transient errors (UNAVAILABLE, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED, ABORTED) are retried."""
+    group = parser.add_argument_group(
+        "retries", "transient errors are retried with exponential backoff and full jitter"
+    )
+    group.add_argument(
+        "--retry-attempts",
+        type=_positive_int,
+        metavar="N",
+        help=f"tries per call, the first included (default {retry.DEFAULT_ATTEMPTS}; 1 = no retry)",
+    )
+    group.add_argument(
+        "--retry-initial",
+        type=_positive_seconds,
+        metavar="SECONDS",
+        help=f"cap of the first backoff, doubled per retry (default {retry.DEFAULT_INITIAL:g})",
+    )
+    group.add_argument(
+        "--retry-max-delay",
+        type=_positive_seconds,
+        metavar="SECONDS",
+        help=f"largest backoff (default {retry.DEFAULT_MAX_DELAY:g})",
+    )
+    group.add_argument(
+        "--retry-max-time",
+        type=_positive_seconds,
+        metavar="SECONDS",
+        help=f"stop retrying a call after this long (default {retry.DEFAULT_MAX_TIME:g})",
     )
 
 
@@ -267,12 +456,12 @@ def add_upload_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--timeout",
         type=_positive_seconds,
-        default=DEFAULT_TIMEOUT,
         metavar="SECONDS",
         help="give up (exit 3) when sending the file, or waiting for DONE/FAILED, takes longer "
         f"(default {DEFAULT_TIMEOUT:g})",
     )
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress or stage lines on stderr")
+    add_retry_arguments(parser)
 
 
 def _print_outcome(outcome: UploadOutcome, *, as_json: bool, endpoint: Endpoint, timeout: float) -> None:
@@ -304,8 +493,9 @@ def _print_outcome(outcome: UploadOutcome, *, as_json: bool, endpoint: Endpoint,
 def run_upload(args: argparse.Namespace) -> int:
     """Run an upload described by parsed ``add_upload_arguments`` options; returns the exit code."""
     try:
-        endpoint = parse_endpoint(args.destination)
-        validate_project(args.project)
+        settings = resolve(args)
+        endpoint = settings.endpoint()
+        project, timeout = settings.project, settings.timeout
         if not os.path.isfile(args.file):
             raise UsageError(
                 f"{args.file}: no such file" if not os.path.exists(args.file) else f"{args.file}: not a file"
@@ -322,15 +512,16 @@ def run_upload(args: argparse.Namespace) -> int:
 
     progress = make_progress(args.quiet)
     try:
-        with open_channel(endpoint) as channel:
+        with open_channel(endpoint, ca_file=settings.ca) as channel:
             outcome = upload_file(
-                GatewayClient(channel),
+                GatewayClient(channel, token=settings.token),
                 args.file,
-                args.project,
+                project,
                 filename,
                 wait=not args.no_wait,
                 progress=progress,
-                timeout=args.timeout,
+                timeout=timeout,
+                retrier=Retrier(settings.retry_policy),
             )
     except grpc.RpcError as e:
         progress.finish()
@@ -343,7 +534,7 @@ def run_upload(args: argparse.Namespace) -> int:
         progress.finish()
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
-    _print_outcome(outcome, as_json=args.json, endpoint=endpoint, timeout=args.timeout)
+    _print_outcome(outcome, as_json=args.json, endpoint=endpoint, timeout=timeout)
     return outcome.exit_code
 
 

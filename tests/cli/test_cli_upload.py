@@ -163,14 +163,18 @@ def test_data_loss_is_permanent(
     )
     assert upload_to_cloudz_main(["-f", str(archive_file), "-d", gateway.address]) == 1
     assert "error: DATA_LOSS: sha256 mismatch" in capsys.readouterr().err
+    assert len(gateway.fake.uploads) == 1  # the file did not change: permanent, not retried
 
 
 def test_unavailable_from_server_exits_3(
     gateway: Gateway, archive_file: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     gateway.fake.upload_abort = (grpc.StatusCode.UNAVAILABLE, "blob store down")
-    assert upload_to_cloudz_main(["-f", str(archive_file), "-d", gateway.address]) == 3
-    assert "UNAVAILABLE" in capsys.readouterr().err
+    argv = ["-f", str(archive_file), "-d", gateway.address, "--retry-attempts", "3", "--retry-initial", "0.01"]
+    assert upload_to_cloudz_main(argv) == 3
+    assert len(gateway.fake.uploads) == 3  # the transient error was retried twice, then reported
+    err = capsys.readouterr().err
+    assert "UNAVAILABLE" in err and "retry 2" in err
 
 
 def test_wait_timeout_exits_3(
@@ -191,7 +195,8 @@ def _free_port() -> int:
 
 def test_unreachable_exits_3_quickly(archive_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
     t0 = time.monotonic()
-    assert upload_to_cloudz_main(["-f", str(archive_file), "-d", f"127.0.0.1:{_free_port()}"]) == 3
+    argv = ["-f", str(archive_file), "-d", f"127.0.0.1:{_free_port()}", "--retry-max-time", "2"]
+    assert upload_to_cloudz_main(argv) == 3
     assert time.monotonic() - t0 < 10
     assert "UNAVAILABLE" in capsys.readouterr().err
 
