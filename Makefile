@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 SHARED ?= $(abspath ../shared/data/mrt)
 export RVCLOUD_SHARED_MRT := $(SHARED)
 
-.PHONY: venv tools proto test lint demo bench fuzz clean
+.PHONY: venv tools emulators proto test lint demo dev-cloud bench fuzz clean
 
 venv: $(VENV)/.stamp
 $(VENV)/.stamp: pyproject.toml
@@ -20,6 +20,10 @@ tools:
 	@command -v bgpdump >/dev/null && command -v lbzip2 >/dev/null || { \
 	  (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bgpdump lbzip2 >/dev/null; }
 
+# Local emulators of GCS, Pub/Sub, Datastore and BigQuery (PyPI + the Google Cloud CLI).
+emulators:
+	bash deploy/emulators/install.sh
+
 # Regenerate the gRPC code from proto/ (a test fails when the committed code is stale).
 proto: venv
 	$(BIN)/python -m grpc_tools.protoc -I proto --python_out=proto --pyi_out=proto \
@@ -30,11 +34,16 @@ lint: venv
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy -p rvcloud
 
-test: venv tools
+test: venv tools emulators
 	$(BIN)/python -m pytest -q
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
+
+# The whole cloud topology on this machine: the four emulators, the resources, and the
+# gateway, two converters and the loader as separate processes (Ctrl-C stops it).
+dev-cloud: venv emulators
+	BIN=$(BIN) bash deploy/emulators/dev-cloud.sh
 
 # The main job on embedded backends, on real files (FILE=... FILENAME=... for your own).
 demo: venv

@@ -9,6 +9,9 @@ from pathlib import Path
 
 import pytest
 
+# Session fixtures that start the Google emulators on demand (tests/emulators.py).
+pytest_plugins = ["tests.emulators"]
+
 REPO = Path(__file__).resolve().parent.parent
 
 
