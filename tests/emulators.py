@@ -176,7 +176,8 @@ def _installed() -> bool:
         gcs_ok = fake_gcs_binary().is_file()
     except OSError:
         gcs_ok = False
-    return gcs_ok and (EMU_DIR / "venv-bq" / "bin" / "local-bigquery").is_file()
+    icu = EMU_DIR / "home" / ".duckdb" / "extensions" / "v1.5.5" / "linux_amd64" / "icu.duckdb_extension"
+    return gcs_ok and (EMU_DIR / "venv-bq" / "bin" / "local-bigquery").is_file() and icu.is_file()
 
 
 def ensure_installed() -> None:

@@ -20,8 +20,11 @@ if [[ ! -x "$EMU/venv-bq/bin/local-bigquery" ]]; then
   "$EMU/venv-bq/bin/pip" install -q local-bigquery==0.4.0
   "$EMU/venv-bq/bin/pip" install -q duckdb==1.5.5 duckdb-extensions==1.5.5 duckdb-extension-icu==1.5.5 \
     duckdb-extension-ducklake==1.5.5 duckdb-extension-spatial==1.5.5 duckdb-extension-httpfs==1.5.5 || true
-  mkdir -p "$EMU/home"
-  HOME=$PWD/$EMU/home "$EMU/venv-bq/bin/python" -c 'from duckdb_extensions import import_extension
+fi
+# DuckDB looks for extensions under $HOME/.duckdb; the emulator runs with HOME=$EMU/home.
+EMU_HOME=$(mkdir -p "$EMU/home" && cd "$EMU/home" && pwd)
+if [[ ! -f "$EMU_HOME/.duckdb/extensions/v1.5.5/linux_amd64/icu.duckdb_extension" ]]; then
+  HOME=$EMU_HOME "$EMU/venv-bq/bin/python" -c 'from duckdb_extensions import import_extension
 for e in ("icu", "ducklake", "spatial", "httpfs"): import_extension(e)'
 fi
 command -v gcloud >/dev/null || { echo "gcloud not found: the Pub/Sub and Datastore emulators need the Google Cloud CLI" >&2; exit 1; }
