@@ -1,4 +1,9 @@
-"""``rvcloud``: one command with a subcommand per task (upload, status, list, convert, local, query)."""
+"""``rvcloud``: one command with a subcommand per task.
+
+upload, backfill, watch and config are the operators' uploader (grpcio, protobuf, rich
+and watchdog only); convert, local and query need the ``[server]`` extra and import it
+only when they run.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,7 @@ from collections.abc import Callable
 from typing import Final
 
 from rvcloud import __version__
-from rvcloud.cli import files, local, offline, upload
+from rvcloud.cli import backfill, config, files, local, offline, upload, watch
 from rvcloud.cli.client import EXIT_INTERRUPTED
 
 DESCRIPTION: Final = """\
@@ -21,12 +26,16 @@ EPILOG: Final = """\
 examples:
   rvcloud local --data-dir ./rvcloud-data &
   rvcloud upload -d 127.0.0.1:50051 -f route-views.jinx/bgpdata/2014.05/RIBS/rib.20140530.2200.bz2
+  rvcloud backfill /archive -d 127.0.0.1:50051 --since 2024-01-01 --workers 8
+  rvcloud watch /archive -d 127.0.0.1:50051 --settle 60
   rvcloud status -d 127.0.0.1:50051 route-views.jinx/bgpdata/2014.05/RIBS/rib.20140530.2200.bz2
   rvcloud list -d 127.0.0.1:50051 --status FAILED --all
   rvcloud query "SELECT count(*) FROM ribs"
 
 Run `rvcloud COMMAND --help` for a command's options.
 exit codes: 0 success; 1 failed; 2 usage error; 3 service unreachable or timed out.
+settings: flags, then RVCLOUD_* variables, then --config FILE (default
+~/.config/rvcloud/config.toml or /etc/rvcloud/config.toml); see `rvcloud config show`.
 """
 
 Runner = Callable[[argparse.Namespace], int]
@@ -41,6 +50,34 @@ _COMMANDS: Final[list[tuple[str, str, str, str, Callable[[argparse.ArgumentParse
         upload.EXAMPLES.replace("upload-to-cloudz ", "rvcloud upload "),
         upload.add_upload_arguments,
         upload.run_upload,
+    ),
+    (
+        "backfill",
+        "upload every archive file of a local tree that the service lacks",
+        "Walk a local archive tree (RouteViews or RIS layout), ask the service which files it "
+        "already has (by SHA-256, no content sent) and upload the rest, N at a time, each "
+        "followed until DONE or FAILED. Safe and cheap to re-run.",
+        backfill.EXAMPLES,
+        backfill.add_backfill_arguments,
+        backfill.run_backfill,
+    ),
+    (
+        "watch",
+        "daemon: upload each new archive file once it is complete",
+        "Watch a local archive tree and upload each new file once it stopped changing (or was "
+        "renamed into place); on start, send whatever was missed while it was not running.",
+        watch.EXAMPLES,
+        watch.add_watch_arguments,
+        watch.run_watch,
+    ),
+    (
+        "config",
+        "show the effective uploader settings and where each came from",
+        "Print the settings the uploader commands use, resolved from flags, RVCLOUD_* "
+        "variables, the config file and defaults (in that precedence), secrets masked.",
+        config.CONFIG_EXAMPLES,
+        config.add_config_arguments,
+        config.run_config,
     ),
     (
         "status",

@@ -1,7 +1,11 @@
-"""Progress reporting for uploads on stderr.
+"""Progress reporting on stderr: one file (``upload``) and many files (``backfill``, ``watch``).
 
-``make_progress`` is the one place that decides how progress looks, so a richer
-display (a progress bar) can replace the plain one without touching the upload code.
+``make_progress`` decides how one upload looks (a byte counter on a terminal, lines
+otherwise); ``make_batch_progress`` how a backfill looks: on a terminal, rich's live
+display with one overall bar (files and bytes done of the total, rate, ETA) and a line
+per worker while it sends a large file; otherwise nothing but warnings (retries), so a
+cron job's mail or a journal stays readable. rich is imported only on a terminal: a
+non-interactive run does not pay for it.
 """
 
 from __future__ import annotations
@@ -28,6 +32,10 @@ class Progress:
 
     def note(self, text: str) -> None:
         """A line for the user, e.g. a stage change."""
+
+    def warn(self, text: str) -> None:
+        """A line that matters even in a batch of files (a retry, a changed file)."""
+        self.note(text)
 
 
 class LineProgress(Progress):
@@ -90,3 +98,108 @@ def make_progress(quiet: bool, stream: TextIO | None = None) -> Progress:
     if quiet:
         return Progress()
     return TtyProgress(out) if out.isatty() else LineProgress(out)
+
+
+# A file at least this large gets its own line under the overall bar while it is sent.
+LARGE_FILE = 16 * 1024 * 1024
+
+
+class BatchProgress:
+    """Progress of many files; this base is silent (``--quiet``)."""
+
+    def begin(self, files: int, total_bytes: int) -> None:
+        """The run covers ``files`` files of ``total_bytes`` bytes in all."""
+
+    def grow(self, files: int, total_bytes: int) -> None:
+        """More files joined the run (``watch``)."""
+
+    def file_progress(self, name: str, size: int) -> FileInBatch:
+        """The Progress a worker reports one file's upload to."""
+        return FileInBatch(self, name, size)
+
+    def advance_bytes(self, delta: int) -> None:
+        """``delta`` more bytes of the total are done (negative when a retry starts over)."""
+
+    def file_done(self, outcome: str) -> None:
+        """One more file is finished (uploaded, present or failed)."""
+
+    def warn(self, text: str) -> None:
+        """A line worth showing during the run."""
+
+    def worker_started(self, key: int, name: str, size: int) -> None:
+        """A large file's own line appears."""
+
+    def worker_advanced(self, key: int, done: int) -> None:
+        """A large file's own line moves."""
+
+    def worker_finished(self, key: int) -> None:
+        """A large file's own line goes away."""
+
+    def close(self) -> None:
+        """The run is over: stop redrawing."""
+
+
+class FileInBatch(Progress):
+    """Adapts one file's byte counts to the batch display.
+
+    Per-file chatter (stage lines, "uploaded ...") is dropped: with thousands of files
+    it would drown the bar; warnings go through. Bytes count toward the overall total
+    only while sending (hashing was done before the run started sending).
+    """
+
+    def __init__(self, batch: BatchProgress, name: str, size: int) -> None:
+        self.batch, self.name, self.size = batch, name, size
+        self.counted = 0  # bytes of this file already added to the overall total
+        self._sending = False
+        self._key = id(self)
+
+    def start(self, label: str, total: int) -> None:
+        self._sending = label == "sending"
+        if self._sending:
+            # A retry starts over: take back what the failed attempt had counted.
+            self.batch.advance_bytes(-self.counted)
+            self.counted = 0
+            if total >= LARGE_FILE:
+                self.batch.worker_started(self._key, self.name, total)
+
+    def advance(self, done: int) -> None:
+        if self._sending:
+            self.batch.advance_bytes(done - self.counted)
+            self.counted = done
+            self.batch.worker_advanced(self._key, done)
+
+    def finish(self) -> None:
+        if self._sending:
+            self.batch.worker_finished(self._key)
+        self._sending = False
+
+    def warn(self, text: str) -> None:
+        self.batch.warn(text)
+
+    def complete(self, outcome: str) -> None:
+        """The file is finished: its remaining bytes count as done, whatever the outcome."""
+        self.batch.advance_bytes(self.size - self.counted)
+        self.counted = self.size
+        self.batch.file_done(outcome)
+
+
+class LineBatchProgress(BatchProgress):
+    """Not a terminal: only warnings, as lines."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+
+    def warn(self, text: str) -> None:
+        print(text, file=self.stream, flush=True)
+
+
+def make_batch_progress(quiet: bool, stream: TextIO | None = None) -> BatchProgress:
+    """The display of a many-file run on ``stream`` (default stderr): rich's bars only on a terminal."""
+    out = stream if stream is not None else sys.stderr
+    if quiet:
+        return BatchProgress()
+    if not out.isatty():
+        return LineBatchProgress(out)
+    from rvcloud.cli.richprogress import RichBatchProgress
+
+    return RichBatchProgress(out)

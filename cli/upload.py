@@ -187,12 +187,12 @@ def send_with_retry(
         sha256, size = _rehash(path)
         if (sha256, size) == (header.sha256, header.size):
             return False  # the same bytes again would fail the same way
-        progress.note(f"{header.filename}: changed while uploading; sending the new content")
+        progress.warn(f"{header.filename}: changed while uploading; sending the new content")
         header.sha256, header.size = sha256, size
         return True
 
     def on_retry(n: int, e: grpc.RpcError, pause: float) -> None:
-        progress.note(f"{header.filename}: {rpc_text(e)}; retry {n} in {pause:.1f} s")
+        progress.warn(f"{header.filename}: {rpc_text(e)}; retry {n} in {pause:.1f} s")
 
     def attempt() -> gateway_pb2.UploadResponse:
         return send_from(
