@@ -82,7 +82,7 @@ def make_tree(root: Path, *, months: int = 2, per_month: int = 2, real: bool = T
             files[name] = path
     # Things a backfill must ignore: notes, a partial file being written under a hidden name.
     (root / "README.txt").write_text("not an archive file\n")
-    (root / "route-views.jinx" / "bgpdata" / "2024.01" / "UPDATES" / ".updates.20240101.0400.bz2.tmp").write_bytes(
-        b"partial"
-    )
+    (
+        root / "route-views.jinx" / "bgpdata" / "2024.01" / "UPDATES" / ".updates.20240101.0400.bz2.tmp"
+    ).write_bytes(b"partial")
     return Tree(root, files)
