@@ -11,16 +11,18 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import IO, Any, BinaryIO
 
 from rvcloud.metadata.archive_path import archive_path_from_local, parse_archive_path
-from rvcloud.mrt import DecodeStats, decode_rows, mrt_kind, open_decompressed
-from rvcloud.mrt.schema import TABLES, avro_schema, table_for
+from rvcloud.mrt import DecodeStats, decode_records, mrt_kind, open_decompressed_prefetch
+from rvcloud.mrt.context import Context
+from rvcloud.mrt.decoder import RibHook
+from rvcloud.mrt.schema import TABLES, table_for
 
-# Rows per Avro block: large enough for deflate to work well, small enough to bound memory.
-AVRO_BLOCK_ROWS = 10_000
+from .avro_fast import LAYOUT_OK, AvroContainerWriter, RibFastPath, encode_row
 
 OutputOpener = Callable[[str], IO[bytes]]  # table name -> writable binary stream
 
@@ -36,25 +38,6 @@ class ConvertResult:
         s = self.stats.to_dict()
         s.update(encoding=self.encoding, mrt_type=self.mrt_type, rows_by_table=dict(self.rows_by_table))
         return s
-
-
-class _AvroSink:
-    def __init__(self, out: IO[bytes], table: str) -> None:
-        from fastavro import parse_schema
-        from fastavro.write import Writer
-
-        self._writer = Writer(out, parse_schema(avro_schema(table)), codec="deflate", sync_interval=1 << 20)
-        self._pending = 0
-
-    def write(self, row: dict[str, Any]) -> None:
-        self._writer.write(row)
-        self._pending += 1
-        if self._pending >= AVRO_BLOCK_ROWS:
-            self._writer.flush()
-            self._pending = 0
-
-    def close(self) -> None:
-        self._writer.flush()
 
 
 def _json_default(v: object) -> object:
@@ -100,27 +83,95 @@ def convert_stream(
     """
     if fmt not in ("avro", "ndjson"):
         raise ValueError(f"unknown format {fmt!r} (avro or ndjson)")
-    stream, encoding = open_decompressed(raw)
+    stream, encoding = open_decompressed_prefetch(raw)
     stats = DecodeStats()
-    sinks: dict[str, _AvroSink | _NdjsonSink] = {}
-    outs: dict[str, IO[bytes]] = {}
     counts: dict[str, int] = {}
-    rows: Iterator[dict[str, Any]] = decode_rows(
+    try:
+        if fmt == "avro":
+            _to_avro(stream, open_output, counts, project, collector, source_file, stats, on_progress)
+        else:
+            _to_ndjson(stream, open_output, counts, project, collector, source_file, stats, on_progress)
+    finally:
+        stream.close()
+    return ConvertResult(encoding=encoding, mrt_type=mrt_kind(stats), stats=stats, rows_by_table=counts)
+
+
+def _to_avro(
+    stream: BinaryIO,
+    open_output: OutputOpener,
+    counts: dict[str, int],
+    project: str,
+    collector: str,
+    source_file: str,
+    stats: DecodeStats,
+    on_progress: Callable[[DecodeStats], None] | None,
+) -> None:
+    """Avro via ``avro_fast``: RIB records as bytes through the hook, other rows encoded from dicts."""
+    writers: dict[str, AvroContainerWriter] = {}
+    rows_by_type = stats.rows_by_type
+
+    with ThreadPoolExecutor(1, thread_name_prefix="avro-deflate") as pool:
+
+        def writer(table: str) -> AvroContainerWriter:
+            w = writers.get(table)
+            if w is None:
+                w = writers[table] = AvroContainerWriter(open_output(table), table, pool)
+            return w
+
+        def rib_hook(ctx: Context) -> RibHook:
+            return RibFastPath(ctx, lambda: writer("ribs"))
+
+        next_progress = 100_000
+        for rows in decode_records(
+            stream,
+            project=project,
+            collector=collector,
+            source_file=source_file,
+            stats=stats,
+            rib_hook=rib_hook if LAYOUT_OK else None,
+        ):
+            for row in rows:
+                writer(table_for(row["elem_type"])).add(encode_row(row))
+            if on_progress is not None and sum(rows_by_type.values()) >= next_progress:
+                next_progress += 100_000
+                on_progress(stats)
+        for w in writers.values():
+            w.close()
+    # Every RIB row is in ribs, every other element type in updates.
+    if rows_by_type.get("RIB"):
+        counts["ribs"] = rows_by_type["RIB"]
+    n_upd = sum(v for k, v in rows_by_type.items() if k != "RIB")
+    if n_upd:
+        counts["updates"] = n_upd
+
+
+def _to_ndjson(
+    stream: BinaryIO,
+    open_output: OutputOpener,
+    counts: dict[str, int],
+    project: str,
+    collector: str,
+    source_file: str,
+    stats: DecodeStats,
+    on_progress: Callable[[DecodeStats], None] | None,
+) -> None:
+    sinks: dict[str, _NdjsonSink] = {}
+    n = 0
+    for rows in decode_records(
         stream, project=project, collector=collector, source_file=source_file, stats=stats
-    )
-    for n, row in enumerate(rows, 1):
-        table = table_for(row["elem_type"])
-        sink = sinks.get(table)
-        if sink is None:
-            outs[table] = open_output(table)
-            sink = sinks[table] = _AvroSink(outs[table], table) if fmt == "avro" else _NdjsonSink(outs[table])
-        sink.write(row)
-        counts[table] = counts.get(table, 0) + 1
-        if on_progress is not None and n % 100_000 == 0:
-            on_progress(stats)
+    ):
+        for row in rows:
+            table = table_for(row["elem_type"])
+            sink = sinks.get(table)
+            if sink is None:
+                sink = sinks[table] = _NdjsonSink(open_output(table))
+            sink.write(row)
+            counts[table] = counts.get(table, 0) + 1
+            n += 1
+            if on_progress is not None and n % 100_000 == 0:
+                on_progress(stats)
     for sink in sinks.values():
         sink.close()
-    return ConvertResult(encoding=encoding, mrt_type=mrt_kind(stats), stats=stats, rows_by_table=counts)
 
 
 def convert_local_file(

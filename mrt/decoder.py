@@ -25,7 +25,7 @@ every complete record, counts the partial one as ``truncated_record`` and sets
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any, BinaryIO, Final
+from typing import Any, BinaryIO, Final, Protocol, cast
 
 from . import bgp4mp, table_dump
 from .context import Context, RecordError
@@ -52,6 +52,9 @@ class NotMRTError(ValueError):
 
 
 Handler = Callable[[Context, bytes, int, int, int, int, int, int], "list[dict[str, Any]] | str"]
+# A consumer of raw TABLE_DUMP_V2 RIB records (see ``decode_records``): same arguments as a
+# handler; returns how many rows it produced (> 0) or a skip reason, or raises like one.
+RibHook = Callable[[Context, bytes, int, int, int, int, int, int], "int | str"]
 
 _LOOKAHEAD: Final = HEADER_LEN + 4 + HEADER_LEN
 
@@ -79,7 +82,7 @@ _HANDLERS: Final[dict[int, Handler]] = {
 
 def _decode_one(
     ctx: Context,
-    handler: Handler,
+    handler: Handler | RibHook,
     buf: bytes,
     start: int,
     end: int,
@@ -87,16 +90,96 @@ def _decode_one(
     ts_us: int,
     idx: int,
     off: int,
-) -> tuple[list[dict[str, Any]] | str, str | None]:
+) -> tuple[list[dict[str, Any]] | int | str, str | None]:
     """Run a record decoder; returns (rows or skip reason, error message)."""
     try:
         return handler(ctx, buf, start, end, subtype, ts_us, idx, off), None
-    except RecordError as e:
-        return e.reason, f"record {idx} @ {off}: {e.reason}: {e}"
-    except (IndexError, ValueError, KeyError, OverflowError) as e:  # struct.error is a ValueError... mostly
-        return "malformed_record", f"record {idx} @ {off}: malformed_record: {type(e).__name__}: {e}"
     except Exception as e:  # struct.error and anything unforeseen: never escape
-        return "malformed_record", f"record {idx} @ {off}: malformed_record: {type(e).__name__}: {e}"
+        return _failure(e, idx, off)
+
+
+def _failure(e: Exception, idx: int, off: int) -> tuple[str, str]:
+    """(skip reason, error message) for a record decoder that raised ``e``."""
+    if isinstance(e, RecordError):
+        return e.reason, f"record {idx} @ {off}: {e.reason}: {e}"
+    return "malformed_record", f"record {idx} @ {off}: malformed_record: {type(e).__name__}: {e}"
+
+
+class BatchRibHook(Protocol):
+    """A RIB hook that takes whole runs of records at once and accounts them later.
+
+    ``batch`` gets ``buf[pos:end]`` holding ``n`` clean records of subtype ``sub``, the
+    first being record ``idx`` at stream offset ``off``; the decoder has counted them in
+    ``records_read`` and ``mrt_types``; the hook adds their rows, skips and errors to
+    the stats itself, in order, at the latest when ``sync`` returns. The decoder calls
+    ``sync`` before it handles any other record and at the end of the stream.
+    """
+
+    def __call__(
+        self, ctx: Context, buf: bytes, start: int, end: int, subtype: int, ts_us: int, idx: int, off: int
+    ) -> int | str: ...
+
+    def batch(self, buf: bytes, pos: int, end: int, off: int, idx: int, sub: int, n: int) -> None: ...
+
+    def sync(self) -> None: ...
+
+
+def _rib_run(
+    hook: RibHook | None,
+    ctx: Context,
+    buf: bytes,
+    pos: int,
+    base: int,
+    idx: int,
+    sub: int,
+    eof: bool,
+) -> tuple[int, int, int, int, int, int]:
+    """Frame consecutive clean TABLE_DUMP_V2 RIB records of subtype ``sub``.
+
+    The hot loop of a RIB conversion, without the general loop's per-record dispatch.
+    It takes a record only when the general loop would treat it exactly the same way:
+    the record and the lookahead are in ``buf`` (no refill would happen) or the stream
+    has ended, and the next header is plausible or absent (no repair or resync is
+    involved); it stops at the first other record. With ``hook`` each record is decoded
+    here (skip reasons and errors go to the stats as in the general loop); without,
+    the records are only framed (for a ``BatchRibHook``).
+    Returns ``(pos, idx, records, records with rows, rows, timestamp of the last record)``.
+    """
+    stats = ctx.stats
+    unpack = HEADER.unpack_from
+    blen = len(buf)
+    plausible_keys = PLAUSIBLE_KEYS
+    n = with_rows = nrows = last_ts = 0
+    while pos + HEADER_LEN <= blen:
+        ts, typ, sub2, ln = unpack(buf, pos)
+        end = pos + HEADER_LEN + ln
+        if typ != T_TABLE_DUMP_V2 or sub2 != sub or ln > MAX_RECORD_LEN:
+            break
+        if end + _LOOKAHEAD > blen and not (eof and end <= blen):
+            break
+        if end + HEADER_LEN <= blen:
+            _t, ntyp, nsub, nln = unpack(buf, end)
+            if nln > MAX_RECORD_LEN or ((ntyp << 16) | nsub) not in plausible_keys:
+                break
+        if hook is not None:
+            off = base + pos
+            try:
+                res = hook(ctx, buf, pos + HEADER_LEN, end, sub, ts * 1000000, idx, off)
+            except Exception as e:
+                res, err = _failure(e, idx, off)
+                stats.skip(res)
+                stats.error(err)
+            else:
+                if type(res) is int:
+                    with_rows += 1
+                    nrows += res
+                else:
+                    stats.skip(res)  # type: ignore[arg-type]
+        n += 1
+        idx += 1
+        pos = end
+        last_ts = ts
+    return pos, idx, n, with_rows, nrows, last_ts
 
 
 def decode_rows(
@@ -106,7 +189,35 @@ def decode_rows(
 
     Rows share their list values and must be treated as read-only.
     """
+    for rows in decode_records(
+        stream, project=project, collector=collector, source_file=source_file, stats=stats
+    ):
+        yield from rows
+
+
+def decode_records(
+    stream: BinaryIO,
+    *,
+    project: str,
+    collector: str,
+    source_file: str,
+    stats: DecodeStats,
+    rib_hook: Callable[[Context], RibHook] | None = None,
+) -> Iterator[list[dict[str, Any]]]:
+    """The decode loop: yields the rows of each record that has some, in stream order.
+
+    With ``rib_hook`` (called once with the decode context, returns the hook),
+    TABLE_DUMP_V2 RIB_IPV4/IPV6 records (the bulk of a RIB) are not turned into dicts:
+    the hook gets the raw record and must produce exactly the rows ``table_dump.rib_afi``
+    would (the fast Avro encoder uses this). Since this is a generator, the consumer
+    handles each yielded list before the loop goes on, so hook rows and yielded rows
+    keep stream order. Framing, damage handling and stats are the same either way.
+    """
     ctx = Context(project, collector, source_file, stats)
+    hook = rib_hook(ctx) if rib_hook is not None else None
+    hook_subtypes = table_dump.RIB_SUBTYPES if hook is not None else {}
+    batch = cast(BatchRibHook, hook) if hasattr(hook, "batch") else None
+    deferred = False  # batch results not yet accounted
     reader = BlockReader(stream)
     rows_by_type = stats.rows_by_type
     for k in ("RIB", "ANNOUNCE", "WITHDRAW", "STATE"):
@@ -123,11 +234,17 @@ def decode_rows(
             buf, pos = reader.fill(pos, HEADER_LEN)
             if pos + HEADER_LEN > len(buf):
                 if pos < len(buf):
+                    if batch is not None:
+                        batch.sync()
                     _truncated(stats, reader, idx, reader.base + pos, len(buf) - pos, "header")
                     idx += 1
                 break
         ts, typ, sub, ln = unpack(buf, pos)
         if ln > MAX_RECORD_LEN or ((typ << 16) | sub) not in PLAUSIBLE_KEYS:
+            if deferred:
+                assert batch is not None
+                batch.sync()
+                deferred = False
             if last_ts is None and idx == 0:
                 raise NotMRTError(
                     f"not MRT: first record header is impossible (type {typ}, subtype {sub}, length {ln})"
@@ -140,14 +257,38 @@ def decode_rows(
         if pos + need + _LOOKAHEAD > len(buf):
             buf, pos = reader.fill(pos, need + _LOOKAHEAD)
             if pos + need > len(buf):
+                if batch is not None:
+                    batch.sync()
                 _truncated(stats, reader, idx, reader.base + pos, len(buf) - pos, f"record of {need} bytes")
                 idx += 1
                 break
+        if typ == T_TABLE_DUMP_V2 and sub in hook_subtypes:
+            run_pos, run_idx = pos, idx
+            pos, idx, n, with_rows, nrows, run_ts = _rib_run(
+                None if batch else hook, ctx, buf, pos, reader.base, idx, sub, reader.eof
+            )
+            if n:
+                if batch is not None:
+                    batch.batch(buf, run_pos, pos, reader.base + run_pos, run_idx, sub, n)
+                    deferred = True
+                name = names.get((typ, sub)) or names.setdefault((typ, sub), type_name(typ, sub))
+                stats.records_read += n
+                mrt_types[name] = mrt_types.get(name, 0) + n
+                stats.records_with_rows += with_rows
+                rows_by_type["RIB"] += nrows
+                last_ts = run_ts
+                continue
+        if deferred:
+            assert batch is not None
+            batch.sync()
+            deferred = False
         off = reader.base + pos
         name = names.get((typ, sub))
         if name is None:
             name = names[(typ, sub)] = type_name(typ, sub)
-        handler = _HANDLERS.get(typ)
+        handler: Handler | RibHook | None = _HANDLERS.get(typ)
+        if typ == T_TABLE_DUMP_V2 and sub in hook_subtypes:
+            handler = hook
         start = pos + HEADER_LEN
         end = pos + need
         ts_us = ts * 1000000
@@ -165,7 +306,7 @@ def decode_rows(
             nxt_ok = ln2 <= MAX_RECORD_LEN and ((typ2 << 16) | sub2) in PLAUSIBLE_KEYS
 
         err: str | None = None
-        res: list[dict[str, Any]] | str
+        res: list[dict[str, Any]] | int | str
         if handler is None:
             res = f"unsupported_type:{typ}/{sub}" if ln >= 4 or typ != T_BGP4MP_ET else "malformed_record"
         elif (
@@ -197,15 +338,17 @@ def decode_rows(
         idx += 1
         last_ts = ts
         pos = end
-        if type(res) is list:
+        if type(res) is int:
+            stats.records_with_rows += 1
+            rows_by_type["RIB"] += res
+        elif type(res) is list:
             stats.records_with_rows += 1
             if typ == T_TABLE_DUMP_V2:
                 rows_by_type["RIB"] += len(res)
-                yield from res
             else:
                 for row in res:
                     rows_by_type[row["elem_type"]] += 1
-                    yield row
+            yield res
         else:
             stats.skip(res)  # type: ignore[arg-type]
             if err is not None:
@@ -215,6 +358,8 @@ def decode_rows(
             if pos < 0:
                 break
 
+    if batch is not None:
+        batch.sync()
     if reader.error is not None:
         if stats.truncated_at is None:
             stats.truncated_at = reader.base + len(buf)

@@ -1,0 +1,373 @@
+"""Fast Avro encoding of decoder rows: the converter's hot path.
+
+fastavro resolves every union of every row (about 20 us per row here); this module
+writes the same bytes directly. An Avro record is the concatenation of its fields in
+schema order, so a row is assembled from pre-encoded pieces:
+
+- generic rows (dicts from the decoder) go through an encoder generated from
+  ``schema.COLUMNS``; strings are encoded once per distinct value (collector,
+  peer address, next hop ... repeat constantly);
+- TABLE_DUMP_V2 RIB records (the bulk of every RIB) never become dicts at all:
+  :class:`RibFastPath` is handed the raw record by the decoder and writes
+  ``[time][constants + peer][prefix, path_id, afi, safi][attribute set][tail]``
+  per route, where the attribute-set part is encoded once per distinct raw
+  attribute blob and the peer part once per peer.
+
+:class:`AvroContainerWriter` writes a standard object container file (header with
+the schema from ``schema.avro_schema``, deflate blocks, sync markers); blocks are
+compressed in a background thread (zlib releases the GIL) while the next block is
+being encoded. Its output is read back by fastavro in ``tests/perf``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+import zlib
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from socket import inet_ntoa
+from typing import IO, Any, Final
+
+from rvcloud.mrt.attributes import AttrError, decode_attributes
+from rvcloud.mrt.context import RIB_CACHE_LIMIT, Context, RecordError
+from rvcloud.mrt.nlri import AFI_IPV4, prefix_text
+from rvcloud.mrt.schema import COLUMN_NAMES, COLUMNS, Column, avro_schema
+from rvcloud.mrt.table_dump import RIB_SUBTYPES
+
+# Rows per Avro block: large enough for deflate to work well, small enough to bound memory.
+BLOCK_ROWS: Final = 10_000
+# zlib level 6 costs about twice level 1 for 10 % less output on these highly repetitive
+# rows; the compression runs beside the decoder, so the default level is affordable.
+DEFLATE_LEVEL: Final = 6
+# Blocks compressed ahead of the file write (bounds memory to a few blocks).
+_MAX_PENDING: Final = 3
+
+Row = dict[str, Any]
+
+# ---- primitive encodings -------------------------------------------------------------
+
+_SMALL: Final = tuple(bytes((i,)) for i in range(128))
+
+
+def zz(n: int) -> bytes:
+    """Avro ``long``/``int``: zigzag then little-endian base-128 varint."""
+    z = (n << 1) if n >= 0 else ((-n) << 1) - 1
+    if z < 0x80:
+        return _SMALL[z]
+    out = bytearray()
+    while z > 0x7F:
+        out.append((z & 0x7F) | 0x80)
+        z >>= 7
+    out.append(z)
+    return bytes(out)
+
+
+def avro_string(s: str) -> bytes:
+    b = s.encode()
+    return zz(len(b)) + b
+
+
+class _StrCache(dict[str, bytes]):
+    """str -> encoded Avro string (optionally as union branch 1); bounded, cleared when full."""
+
+    __slots__ = ("_prefix",)
+    _LIMIT: Final = 200_000
+
+    def __init__(self, prefix: bytes) -> None:
+        super().__init__()
+        self._prefix = prefix
+
+    def __missing__(self, s: str) -> bytes:
+        if len(self) >= self._LIMIT:
+            self.clear()
+        b = self[s] = self._prefix + avro_string(s)
+        return b
+
+
+def _long_list(v: list[int]) -> bytes:
+    if not v:
+        return b"\x00"
+    return zz(len(v)) + b"".join([zz(x) for x in v]) + b"\x00"
+
+
+def _str_list(v: list[str]) -> bytes:
+    if not v:
+        return b"\x00"
+    return zz(len(v)) + b"".join([avro_string(x) for x in v]) + b"\x00"
+
+
+def _nullable_long(v: int | None) -> bytes:
+    return b"\x00" if v is None else b"\x02" + zz(v)
+
+
+def _field_expr(c: Column, var: str) -> str:
+    """Python expression encoding column ``c`` whose value is in ``var``."""
+    t = c.type
+    if t.endswith("_list"):
+        return f"{'_long_list' if t == 'int64_list' else '_str_list'}({var})"
+    if t == "bool":
+        return f"(b'\\x01' if {var} else b'\\x00')"
+    if t == "string":
+        return f"_ns[{var}] if {var} is not None else b'\\x00'" if c.nullable else f"_s[{var}]"
+    # timestamp, int64, int32
+    return f"_nullable_long({var})" if c.nullable else f"zz({var})"
+
+
+def _make_encoder(columns: tuple[Column, ...], name: str) -> Callable[[Row], bytes]:
+    """Generate ``name(row) -> bytes`` encoding ``columns`` of a row dict in order."""
+    lines = [f"def {name}(r):", "    return b''.join(("]
+    for c in columns:
+        lines.append(f"        {_field_expr(c, f'r[{c.name!r}]')},")
+    lines.append("    ))")
+    env: dict[str, Any] = {
+        "zz": zz,
+        "_long_list": _long_list,
+        "_str_list": _str_list,
+        "_nullable_long": _nullable_long,
+        "_s": _StrCache(b""),
+        "_ns": _StrCache(b"\x02"),
+    }
+    exec("\n".join(lines), env)  # generated from the fixed schema, no outside input
+    fn: Callable[[Row], bytes] = env[name]
+    return fn
+
+
+# ---- the row layout the RIB fast path relies on ---------------------------------------
+
+_PREFIX_COLS: Final = (
+    "timestamp",
+    "originated_time",
+    "project",
+    "collector",
+    "source_file",
+    "elem_type",
+    "peer_ip",
+    "peer_asn",
+    "prefix",
+    "path_id",
+    "afi",
+    "safi",
+)
+_SUFFIX_COLS: Final = ("old_state", "new_state", "record_index", "record_offset")
+_N_ATTR: Final = len(COLUMNS) - len(_PREFIX_COLS) - len(_SUFFIX_COLS)
+# The fast path needs the per-route columns around one contiguous attribute-set run;
+# if COLUMNS is ever reordered otherwise it is simply not used (generic rows then).
+LAYOUT_OK: Final = (
+    COLUMN_NAMES[: len(_PREFIX_COLS)] == _PREFIX_COLS
+    and COLUMN_NAMES[len(COLUMN_NAMES) - len(_SUFFIX_COLS) :] == _SUFFIX_COLS
+)
+_ATTR_COLUMNS: Final = COLUMNS[len(_PREFIX_COLS) : len(_PREFIX_COLS) + _N_ATTR]
+
+encode_row: Final = _make_encoder(COLUMNS, "encode_row")
+encode_attr_part: Final = _make_encoder(_ATTR_COLUMNS, "encode_attr_part")
+
+# ---- container file -------------------------------------------------------------------
+
+
+def _deflate(data: bytes) -> bytes:
+    c = zlib.compressobj(DEFLATE_LEVEL, zlib.DEFLATED, -15)
+    return c.compress(data) + c.flush()
+
+
+class AvroContainerWriter:
+    """Avro object container file with deflate blocks, compressed off the encoding thread.
+
+    Rows are appended as encoded bytes (``add``); every ``BLOCK_ROWS`` rows the block
+    is handed to the compression thread; ``close`` flushes and waits. The caller
+    closes ``out``.
+    """
+
+    def __init__(self, out: IO[bytes], table: str, pool: ThreadPoolExecutor) -> None:
+        self._out = out
+        self._pool = pool
+        self._sync = os.urandom(16)
+        self._pending: deque[tuple[int, Future[bytes]]] = deque()
+        self.parts: list[bytes] = []
+        self.rows = 0
+        schema = json.dumps(avro_schema(table), separators=(",", ":")).encode()
+        meta = {"avro.schema": schema, "avro.codec": b"deflate"}
+        head = [b"Obj\x01", zz(len(meta))]
+        for k, v in meta.items():
+            head += [avro_string(k), zz(len(v)), v]
+        head += [b"\x00", self._sync]
+        out.write(b"".join(head))
+
+    def add(self, row: bytes) -> None:
+        self.parts.append(row)
+        self.rows += 1
+        if self.rows >= BLOCK_ROWS:
+            self.flush_block()
+
+    def flush_block(self) -> None:
+        if not self.rows:
+            return
+        data = b"".join(self.parts)
+        self._pending.append((self.rows, self._pool.submit(_deflate, data)))
+        self.parts = []
+        self.rows = 0
+        while len(self._pending) > _MAX_PENDING:
+            self._write_one()
+
+    def _write_one(self) -> None:
+        n, fut = self._pending.popleft()
+        data = fut.result()
+        self._out.write(b"".join((zz(n), zz(len(data)), data, self._sync)))
+
+    def close(self) -> None:
+        self.flush_block()
+        while self._pending:
+            self._write_one()
+        self._out.flush()
+
+
+# ---- TABLE_DUMP_V2 RIB records straight to bytes ----------------------------------------
+
+_U16 = struct.Struct(">H")
+_ENTRY = struct.Struct(">HIH")
+_ENTRY_AP = struct.Struct(">HIIH")
+_SEQ_PLEN = struct.Struct(">IB")
+_ZERO4: Final = bytes(4)
+_OT_CACHE_LIMIT: Final = 500_000
+
+
+def uvarint2(n: int) -> bytes:
+    """``zz(n)`` for ``n >= 0`` without a loop for values below 2**27 (record index/offset)."""
+    z = n << 1
+    if z < 0x80:
+        return _SMALL[z]
+    if z < 0x4000:
+        return bytes(((z & 0x7F) | 0x80, z >> 7))
+    if z < 0x200000:
+        return bytes(((z & 0x7F) | 0x80, ((z >> 7) & 0x7F) | 0x80, z >> 14))
+    if z < 0x10000000:
+        return bytes(((z & 0x7F) | 0x80, ((z >> 7) & 0x7F) | 0x80, ((z >> 14) & 0x7F) | 0x80, z >> 21))
+    return zz(n)
+
+
+class RibFastPath:
+    """Decoder hook for RIB_IPV4/IPV6_UNICAST/MULTICAST(_ADDPATH) records.
+
+    Mirrors ``table_dump.rib_afi`` exactly (same rows, same notes, same cache policy so
+    the same ``attribute_problem`` counts) but appends encoded rows to the ``ribs``
+    writer instead of building dicts. Returns the number of rows or a skip reason.
+    """
+
+    def __init__(self, ctx: Context, writer: Callable[[], AvroContainerWriter]) -> None:
+        self._template = t = ctx.template
+        self._get_writer = writer
+        self._writer: AvroContainerWriter | None = None
+        # project, collector, source_file, elem_type: the same for every RIB row.
+        self._const = b"".join(
+            avro_string(x) for x in (t["project"], t["collector"], t["source_file"], "RIB")
+        )
+        self._peers: list[tuple[str, int]] | None = None
+        self._peer_bytes: list[bytes] = []
+        cache_v4: dict[bytes, bytes] = {}
+        cache_v6: dict[bytes, bytes] = {}
+        # subtype -> (afi, max prefix bits, ADD-PATH, encoded afi+safi, attribute cache)
+        self._sub: dict[int, tuple[int, int, bool, bytes, dict[bytes, bytes]]] = {
+            sub: (
+                afi,
+                32 if afi == AFI_IPV4 else 128,
+                addpath,
+                b"\x02" + zz(afi) + b"\x02" + zz(safi),
+                cache_v4 if afi == AFI_IPV4 else cache_v6,
+            )
+            for sub, (afi, safi, addpath) in RIB_SUBTYPES.items()
+        }
+        # originated time -> encoded timestamp + originated_time (the dump time is the same
+        # for all records of a file; the cache is dropped if it ever changes).
+        self._ts = -1
+        self._head: dict[int, bytes] = {}
+        self._pfx_len = [b"\x02" + zz(n) for n in range(64)]
+        self._pfx_suffix = [f"/{n}" for n in range(33)]
+
+    def __call__(
+        self, ctx: Context, buf: bytes, start: int, end: int, subtype: int, ts_us: int, idx: int, off: int
+    ) -> int | str:
+        peers = ctx.peers
+        if peers is None:
+            return "missing_peer_index_table"
+        if peers is not self._peers:
+            self._peers = peers
+            self._peer_bytes = [self._const + avro_string(ip) + zz(asn) for ip, asn in peers]
+        afi, maxbits, addpath, afisafi, cache = self._sub[subtype]
+        _seq, plen = _SEQ_PLEN.unpack_from(buf, start)
+        if plen > maxbits:
+            raise RecordError("malformed_prefix", f"prefix length {plen}")
+        p = start + 5
+        nb = (plen + 7) >> 3
+        if afi == AFI_IPV4 and not plen & 7:
+            # Whole bytes, nothing to mask: the common case, inline.
+            pb = (inet_ntoa((buf[p : p + nb] + _ZERO4)[:4]) + self._pfx_suffix[plen]).encode()
+        else:
+            pb = prefix_text(afi, plen, buf[p : p + nb]).encode()
+        p += nb
+        (count,) = _U16.unpack_from(buf, p)
+        p += 2
+        # prefix, then path_id (null unless ADD-PATH), afi, safi
+        pfx = self._pfx_len[len(pb)] + pb
+        mid = pfx + b"\x00" + afisafi
+        tail = b"\x00\x00" + uvarint2(idx) + uvarint2(off)
+        if ts_us != self._ts:
+            self._ts = ts_us
+            self._head = {}
+        head = self._head
+        peer_bytes = self._peer_bytes
+        npeers = len(peer_bytes)
+        if addpath:
+            unpack, esize = _ENTRY_AP.unpack_from, 12
+        else:
+            unpack, esize = _ENTRY.unpack_from, 8
+        rows: list[bytes] = []
+        for i in range(count):
+            if p + esize > end:
+                ctx.note("rib_entries_lost", f"record {idx} @ {off}: entry {i} of {count} truncated")
+                break
+            if addpath:
+                pi, ot, path_id, alen = unpack(buf, p)
+                mid = pfx + b"\x02" + zz(path_id) + afisafi
+            else:
+                pi, ot, alen = unpack(buf, p)
+            p += esize
+            q = p + alen
+            if q > end:
+                ctx.note("rib_entries_lost", f"record {idx} @ {off}: entry {i} attributes overrun record")
+                break
+            raw = buf[p:q]
+            p = q
+            attr = cache.get(raw)
+            if attr is None:
+                try:
+                    a = decode_attributes(raw, 4, self._template)
+                except AttrError as e:
+                    ctx.note("rib_entries_lost", f"record {idx} @ {off}: entry {i}: {e}")
+                    continue
+                for n in a.notes:
+                    ctx.note("attribute_problem", f"record {idx} @ {off}: {n}")
+                attr = encode_attr_part(a.base if afi == AFI_IPV4 else a.base_mp)
+                if len(cache) >= RIB_CACHE_LIMIT:
+                    cache.clear()
+                cache[raw] = attr
+            if pi >= npeers:
+                ctx.note("rib_entries_lost", f"record {idx} @ {off}: peer index {pi} >= {npeers}")
+                continue
+            h = head.get(ot)
+            if h is None:
+                if len(head) >= _OT_CACHE_LIMIT:
+                    head.clear()
+                h = head[ot] = zz(ts_us) + b"\x02" + zz(ot * 1000000)
+            rows.append(b"".join((h, peer_bytes[pi], mid, attr, tail)))
+        if not rows:
+            return "empty_rib_record" if count == 0 else "malformed_rib_record"
+        w = self._writer
+        if w is None:
+            w = self._writer = self._get_writer()
+        w.parts += rows
+        w.rows += len(rows)
+        if w.rows >= BLOCK_ROWS:
+            w.flush_block()
+        return len(rows)
