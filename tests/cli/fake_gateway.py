@@ -2,7 +2,9 @@
 
 It implements the generated servicer: Upload hashes the streamed bytes (keeping them
 only for small files), records the header and every chunk size, and then serves a
-scripted sequence of status records through GetFile; ListFiles serves fixed pages.
+scripted sequence of status records through GetFile; ListFiles serves fixed pages;
+CheckFiles answers from the records. Upload and CheckFiles can be told to fail with
+given codes first (the retry tests).
 """
 
 from __future__ import annotations
@@ -39,10 +41,16 @@ class FakeGateway(gateway_pb2_grpc.GatewayServicer):  # type: ignore[misc]
         self.get_calls = 0
         self.list_requests: list[gateway_pb2.ListFilesRequest] = []
         self.pages: dict[str, gateway_pb2.ListFilesResponse] = {}
+        self.check_requests: list[gateway_pb2.CheckFilesRequest] = []
+        # Codes CheckFiles / Upload abort with, one per call, before answering normally.
+        self.check_failures: list[grpc.StatusCode] = []
+        self.upload_failures: list[grpc.StatusCode] = []
 
     def Upload(
         self, request_iterator: Iterator[gateway_pb2.UploadRequest], context: grpc.ServicerContext
     ) -> gateway_pb2.UploadResponse:
+        if self.upload_failures:
+            context.abort(self.upload_failures.pop(0), "scripted failure")
         first = next(request_iterator)
         rec = Received(header=first.header)
         self.uploads.append(rec)
@@ -87,6 +95,26 @@ class FakeGateway(gateway_pb2_grpc.GatewayServicer):  # type: ignore[misc]
             rec.MergeFrom(nxt)
             self.records[key] = rec
         return self.records[key]
+
+    def CheckFiles(
+        self, request: gateway_pb2.CheckFilesRequest, context: grpc.ServicerContext
+    ) -> gateway_pb2.CheckFilesResponse:
+        self.check_requests.append(request)
+        if self.check_failures:
+            context.abort(self.check_failures.pop(0), "scripted failure")
+        out = []
+        for ref in request.files:
+            rec = self.records.get((request.project, ref.filename))
+            done = rec is not None and rec.status == gateway_pb2.STATUS_DONE and rec.sha256 == ref.sha256
+            out.append(
+                gateway_pb2.FileCheck(
+                    filename=ref.filename,
+                    done=done,
+                    status=rec.status if rec else gateway_pb2.STATUS_NONE,
+                    sha256=rec.sha256 if rec else "",
+                )
+            )
+        return gateway_pb2.CheckFilesResponse(files=out)
 
     def ListFiles(
         self, request: gateway_pb2.ListFilesRequest, context: grpc.ServicerContext

@@ -170,7 +170,16 @@ def test_unavailable_from_server_exits_3(
     gateway: Gateway, archive_file: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     gateway.fake.upload_abort = (grpc.StatusCode.UNAVAILABLE, "blob store down")
-    argv = ["-f", str(archive_file), "-d", gateway.address, "--retry-attempts", "3", "--retry-initial", "0.01"]
+    argv = [
+        "-f",
+        str(archive_file),
+        "-d",
+        gateway.address,
+        "--retry-attempts",
+        "3",
+        "--retry-initial",
+        "0.01",
+    ]
     assert upload_to_cloudz_main(argv) == 3
     assert len(gateway.fake.uploads) == 3  # the transient error was retried twice, then reported
     err = capsys.readouterr().err

@@ -6,7 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.cli.conftest import gateway
 from tests.uploader.tree import Tree, make_tree
+
+__all__ = ["archive_tree", "gateway", "home"]  # gateway: the in-process fake of tests/cli
 
 
 @pytest.fixture(scope="session")
