@@ -166,3 +166,19 @@ def test_settle_tracker(tmp_path: Path) -> None:
     assert tracker.ready() == [str(g)]  # renamed into place: complete at once
     tracker.touch(str(tmp_path / "gone"))
     assert tracker.pending() == 0
+
+
+def test_systemd_example_uses_known_settings() -> None:
+    deploy = Path(__file__).resolve().parents[2] / "deploy" / "systemd"
+    env: dict[str, str] = {}
+    for line in (deploy / "rvcloud-watch.env").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            key, _, value = line.partition("=")
+            env[key] = value
+    root = env.pop("RVCLOUD_ARCHIVE_ROOT")  # used by the unit's ExecStart, not a setting
+    assert root and "${RVCLOUD_ARCHIVE_ROOT}" in (deploy / "rvcloud-watch.service").read_text()
+    s = resolve(_args(), env)  # every other variable is a setting that parses
+    assert {name for name, src in s.sources.items() if src.startswith("env")} == {
+        k.removeprefix("RVCLOUD_").lower() for k in env
+    }
+    assert s.endpoint().tls
