@@ -162,6 +162,7 @@ class Backfill:
         # Set from outside (watch's SIGTERM): files not yet started are left undone.
         self.cancel = cancel or threading.Event()
         self.uploads_started = 0
+        self._count_lock = threading.Lock()
 
     # ---- steps ---------------------------------------------------------------------
 
@@ -193,7 +194,8 @@ class Backfill:
                 why = "stopping" if self.cancel.is_set() else "the gateway is unavailable"
                 result.error, result.transient = f"not attempted: {why}", True
                 return result
-            self.uploads_started += 1
+            with self._count_lock:
+                self.uploads_started += 1
             outcome = _upload_hashed(
                 self.client,
                 f.path,

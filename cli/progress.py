@@ -118,7 +118,7 @@ class BatchProgress:
         return FileInBatch(self, name, size)
 
     def advance_bytes(self, delta: int) -> None:
-        """``delta`` more bytes of the total are done (negative when a retry starts over)."""
+        """``delta`` more bytes of the total are done."""
 
     def file_done(self, outcome: str) -> None:
         """One more file is finished (uploaded, present or failed)."""
@@ -140,46 +140,42 @@ class BatchProgress:
 
 
 class FileInBatch(Progress):
-    """Adapts one file's byte counts to the batch display.
+    """Adapts one file's progress to the batch display.
 
+    A file's bytes count toward the overall bar when the file is finished (DONE,
+    already present, or failed), not while they are sent: the service still has to
+    convert and load them, and a bar at 100 % while files are still being processed
+    would lie about the ETA. A large file shows its sending progress on its own line.
     Per-file chatter (stage lines, "uploaded ...") is dropped: with thousands of files
-    it would drown the bar; warnings go through. Bytes count toward the overall total
-    only while sending (hashing was done before the run started sending).
+    it would drown the bar; warnings go through.
     """
 
     def __init__(self, batch: BatchProgress, name: str, size: int) -> None:
         self.batch, self.name, self.size = batch, name, size
-        self.counted = 0  # bytes of this file already added to the overall total
-        self._sending = False
+        self._line = False
         self._key = id(self)
 
     def start(self, label: str, total: int) -> None:
-        self._sending = label == "sending"
-        if self._sending:
-            # A retry starts over: take back what the failed attempt had counted.
-            self.batch.advance_bytes(-self.counted)
-            self.counted = 0
-            if total >= LARGE_FILE:
-                self.batch.worker_started(self._key, self.name, total)
+        if label == "sending" and total >= LARGE_FILE and not self._line:
+            self.batch.worker_started(self._key, self.name, total)
+            self._line = True
 
     def advance(self, done: int) -> None:
-        if self._sending:
-            self.batch.advance_bytes(done - self.counted)
-            self.counted = done
+        if self._line:
             self.batch.worker_advanced(self._key, done)
 
     def finish(self) -> None:
-        if self._sending:
+        if self._line:
             self.batch.worker_finished(self._key)
-        self._sending = False
+            self._line = False
 
     def warn(self, text: str) -> None:
         self.batch.warn(text)
 
     def complete(self, outcome: str) -> None:
-        """The file is finished: its remaining bytes count as done, whatever the outcome."""
-        self.batch.advance_bytes(self.size - self.counted)
-        self.counted = self.size
+        """The file is finished, whatever the outcome: its bytes count as done."""
+        self.finish()
+        self.batch.advance_bytes(self.size)
         self.batch.file_done(outcome)
 
 
