@@ -1,6 +1,9 @@
 """Command-line tools: ``upload-to-cloudz`` for archive hosts and ``rvcloud`` for everything else.
 
-Only grpcio and protobuf are imported at module level; the server-only packages
-(fastavro, duckdb, pyarrow) are imported inside the subcommands that need them, so an
-archive host can run the uploader without the ``[server]`` extra.
+The uploader commands (upload, backfill, watch, status, list, config) need only grpcio
+and protobuf at import time; rich is imported only when progress is drawn on a
+terminal and watchdog only when ``watch`` starts. The server-only packages (fastavro,
+duckdb, pyarrow, google-cloud-*) are imported inside the subcommands that need them
+(convert, local, query), so an archive host runs the uploader without the ``[server]``
+extra (tests/uploader/test_packaging.py blocks them and runs the uploader).
 """

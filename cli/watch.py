@@ -209,8 +209,26 @@ class Watcher:
                 self.store.journal_remove(path)
         return out
 
+    def _already_delivered(self, f: LocalFile) -> bool:
+        """This exact content (same size and mtime, cached hash) was confirmed DONE before."""
+        sha256 = self.store.cached_sha256(f.path, f.size, f.mtime_ns)
+        return sha256 is not None and self.store.is_done(
+            self.gateway, self.settings.project, f.filename, sha256
+        )
+
     def send(self, files: list[LocalFile]) -> list[FileResult]:
-        """Journal, upload, and settle the journal from the outcomes."""
+        """Journal, upload, and settle the journal from the outcomes.
+
+        Events for files already delivered unchanged (a touch, a chmod, an rsync that
+        rewrote nothing) cost no call to the service.
+        """
+        owed: list[LocalFile] = []
+        for f in files:
+            if self._already_delivered(f):
+                self.store.journal_remove(f.path)
+            else:
+                owed.append(f)
+        files = owed
         if not files:
             return []
         for f in files:
