@@ -20,6 +20,12 @@ def main(argv: list[str] | None = None) -> int:
         default=5,
         help="deliveries of one event before the file is FAILED and dead-lettered",
     )
+    p.add_argument(
+        "--lease-seconds",
+        type=float,
+        default=60.0,
+        help="a file's claim lapses this long after its converter stops renewing it (it died)",
+    )
     add_backend_args(p)
     args = p.parse_args(argv)
     s = Settings.from_args(args)
@@ -30,6 +36,7 @@ def main(argv: list[str] | None = None) -> int:
         open_status_store(s.status),
         topic_converted=s.topic_converted,
         max_attempts=args.max_attempts,
+        lease_seconds=args.lease_seconds,
     )
     return run_until_signalled(
         "converter",

@@ -56,7 +56,7 @@ class Converter:
         status: StatusStore,
         *,
         topic_converted: str,
-        lease_seconds: float = 120.0,
+        lease_seconds: float = 60.0,
         max_attempts: int = 5,
     ) -> None:
         self.blobs, self.bus, self.status = blobs, bus, status

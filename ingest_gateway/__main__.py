@@ -23,6 +23,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--listen", default="127.0.0.1:50051", help="HOST:PORT to serve gRPC on")
     p.add_argument("--max-workers", type=int, default=32, help="concurrent RPCs (uploads and queries)")
     p.add_argument("--max-file-size", type=int, default=64 << 30, help="largest accepted file in bytes")
+    p.add_argument(
+        "--receiving-lease",
+        type=float,
+        default=60.0,
+        help="seconds without a chunk after which an upload counts as abandoned (another may take over)",
+    )
     add_backend_args(p)
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s gateway %(levelname)s %(message)s")

@@ -92,7 +92,7 @@ class GatewayService(pb_grpc.GatewayServicer):
         *,
         topic_stored: str,
         max_file_size: int = 64 << 30,
-        stale_receiving_s: float = 600.0,
+        stale_receiving_s: float = 60.0,
     ) -> None:
         self.blobs, self.bus, self.status = blobs, bus, status
         self.topic_stored = topic_stored

@@ -37,12 +37,23 @@ def main(argv: list[str] | None = None) -> int:
         default=5,
         help="deliveries of one event before the file is FAILED and dead-lettered",
     )
+    p.add_argument(
+        "--lease-seconds",
+        type=float,
+        default=120.0,
+        help="a file's claim lapses this long after its loader stops renewing it (it died)",
+    )
     add_backend_args(p)
     args = p.parse_args(argv)
     s = Settings.from_args(args)
     blobs = open_blob_store(s.blob)
     status = open_status_store(s.status)
-    loader = Loader(open_warehouse(s.warehouse, blobs), status, max_attempts=args.max_attempts)
+    loader = Loader(
+        open_warehouse(s.warehouse, blobs),
+        status,
+        max_attempts=args.max_attempts,
+        lease_seconds=args.lease_seconds,
+    )
     loader.warehouse.ensure_tables()
     bus = open_event_bus(s.bus)
     if args.sweep_every > 0:
