@@ -52,3 +52,18 @@ demo: venv
 # Long coverage-guided fuzzing of the decoder (FUZZ_SECONDS per target, default 30 min).
 fuzz: venv
 	$(BIN)/python tests/fuzz/run.py --seconds $${FUZZ_SECONDS:-1800} --corpus .fuzz-corpus --crashes fuzz-crashes --save-regressions
+
+# Side by side with bgpdump, pybgpkit-parser and mrtparse -> bench/RESULTS.md (BENCH_ARGS=... for
+# bench/run.py). Peers go to a separate venv; synthetic inputs are made once (deterministic).
+BENCH_OUT := bench/out
+bench: venv
+	@command -v bgpdump >/dev/null && command -v bzip2 >/dev/null && command -v lbzip2 >/dev/null || { \
+	  (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bgpdump bzip2 lbzip2 >/dev/null; }
+	@mkdir -p $(BENCH_OUT)
+	@test -x $(BENCH_OUT)/peers-venv/bin/python || { $(PY) -m venv $(BENCH_OUT)/peers-venv && \
+	  $(BENCH_OUT)/peers-venv/bin/pip install -q --only-binary :all: pybgpkit-parser mrtparse; }
+	@test -f $(BENCH_OUT)/synth-rib.bz2 || { $(BIN)/python -m rvcloud.mrt.synth rib $(BENCH_OUT)/synth-rib.tmp.bz2 --seed 1 && \
+	  mv $(BENCH_OUT)/synth-rib.tmp.bz2 $(BENCH_OUT)/synth-rib.bz2; }
+	@test -f $(BENCH_OUT)/synth-updates.bz2 || { $(BIN)/python -m rvcloud.mrt.synth updates $(BENCH_OUT)/synth-updates.tmp.bz2 --seed 1 && \
+	  mv $(BENCH_OUT)/synth-updates.tmp.bz2 $(BENCH_OUT)/synth-updates.bz2; }
+	$(BIN)/python bench/run.py $(BENCH_ARGS)

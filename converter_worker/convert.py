@@ -22,7 +22,8 @@ from rvcloud.mrt.context import Context
 from rvcloud.mrt.decoder import RibHook
 from rvcloud.mrt.schema import TABLES, table_for
 
-from .avro_fast import LAYOUT_OK, AvroContainerWriter, RibFastPath, encode_row
+from .avro_fast import LAYOUT_OK, AvroContainerWriter, encode_row
+from .parallel import ParallelRibHook
 
 OutputOpener = Callable[[str], IO[bytes]]  # table name -> writable binary stream
 
@@ -75,11 +76,13 @@ def convert_stream(
     collector: str,
     source_file: str,
     on_progress: Callable[[DecodeStats], None] | None = None,
+    workers: int | None = None,
 ) -> ConvertResult:
     """Decode the (compressed) MRT stream ``raw`` and write each table's rows.
 
     Raises ``NotMRTError`` when the data is not MRT at all; every other problem is
-    counted in the returned stats (see the decoder's damage policy).
+    counted in the returned stats (see the decoder's damage policy). ``workers``: processes
+    for the RIB record split (default one per CPU; 1 encodes everything in this process).
     """
     if fmt not in ("avro", "ndjson"):
         raise ValueError(f"unknown format {fmt!r} (avro or ndjson)")
@@ -88,7 +91,9 @@ def convert_stream(
     counts: dict[str, int] = {}
     try:
         if fmt == "avro":
-            _to_avro(stream, open_output, counts, project, collector, source_file, stats, on_progress)
+            _to_avro(
+                stream, open_output, counts, project, collector, source_file, stats, on_progress, workers
+            )
         else:
             _to_ndjson(stream, open_output, counts, project, collector, source_file, stats, on_progress)
     finally:
@@ -105,6 +110,7 @@ def _to_avro(
     source_file: str,
     stats: DecodeStats,
     on_progress: Callable[[DecodeStats], None] | None,
+    workers: int | None,
 ) -> None:
     """Avro via ``avro_fast``: RIB records as bytes through the hook, other rows encoded from dicts."""
     writers: dict[str, AvroContainerWriter] = {}
@@ -118,23 +124,30 @@ def _to_avro(
                 w = writers[table] = AvroContainerWriter(open_output(table), table, pool)
             return w
 
+        hooks: list[ParallelRibHook] = []
+
         def rib_hook(ctx: Context) -> RibHook:
-            return RibFastPath(ctx, lambda: writer("ribs"))
+            hooks.append(ParallelRibHook(ctx, lambda: writer("ribs"), workers))
+            return hooks[0]
 
         next_progress = 100_000
-        for rows in decode_records(
-            stream,
-            project=project,
-            collector=collector,
-            source_file=source_file,
-            stats=stats,
-            rib_hook=rib_hook if LAYOUT_OK else None,
-        ):
-            for row in rows:
-                writer(table_for(row["elem_type"])).add(encode_row(row))
-            if on_progress is not None and sum(rows_by_type.values()) >= next_progress:
-                next_progress += 100_000
-                on_progress(stats)
+        try:
+            for rows in decode_records(
+                stream,
+                project=project,
+                collector=collector,
+                source_file=source_file,
+                stats=stats,
+                rib_hook=rib_hook if LAYOUT_OK else None,
+            ):
+                for row in rows:
+                    writer(table_for(row["elem_type"])).add(encode_row(row))
+                if on_progress is not None and sum(rows_by_type.values()) >= next_progress:
+                    next_progress += 100_000
+                    on_progress(stats)
+        finally:
+            for h in hooks:
+                h.close()
         for w in writers.values():
             w.close()
     # Every RIB row is in ribs, every other element type in updates.

@@ -125,7 +125,7 @@ class BatchRibHook(Protocol):
 
 
 def _rib_run(
-    hook: RibHook | None,
+    hook: RibHook,
     ctx: Context,
     buf: bytes,
     pos: int,
@@ -140,9 +140,8 @@ def _rib_run(
     It takes a record only when the general loop would treat it exactly the same way:
     the record and the lookahead are in ``buf`` (no refill would happen) or the stream
     has ended, and the next header is plausible or absent (no repair or resync is
-    involved); it stops at the first other record. With ``hook`` each record is decoded
-    here (skip reasons and errors go to the stats as in the general loop); without,
-    the records are only framed (for a ``BatchRibHook``).
+    involved); it stops at the first other record. Each record is decoded by ``hook``
+    here (skip reasons and errors go to the stats as in the general loop).
     Returns ``(pos, idx, records, records with rows, rows, timestamp of the last record)``.
     """
     stats = ctx.stats
@@ -161,25 +160,52 @@ def _rib_run(
             _t, ntyp, nsub, nln = unpack(buf, end)
             if nln > MAX_RECORD_LEN or ((ntyp << 16) | nsub) not in plausible_keys:
                 break
-        if hook is not None:
-            off = base + pos
-            try:
-                res = hook(ctx, buf, pos + HEADER_LEN, end, sub, ts * 1000000, idx, off)
-            except Exception as e:
-                res, err = _failure(e, idx, off)
-                stats.skip(res)
-                stats.error(err)
+        off = base + pos
+        try:
+            res = hook(ctx, buf, pos + HEADER_LEN, end, sub, ts * 1000000, idx, off)
+        except Exception as e:
+            res, err = _failure(e, idx, off)
+            stats.skip(res)
+            stats.error(err)
+        else:
+            if type(res) is int:
+                with_rows += 1
+                nrows += res
             else:
-                if type(res) is int:
-                    with_rows += 1
-                    nrows += res
-                else:
-                    stats.skip(res)  # type: ignore[arg-type]
+                stats.skip(res)  # type: ignore[arg-type]
         n += 1
         idx += 1
         pos = end
         last_ts = ts
     return pos, idx, n, with_rows, nrows, last_ts
+
+
+def _rib_frame(buf: bytes, pos: int, sub: int, eof: bool) -> tuple[int, int, int]:
+    """``_rib_run`` without a hook, for a ``BatchRibHook``: frames the same records, faster.
+
+    Each header is read once: the "next header is plausible" test of a record is the
+    header test of the following one, so when the run stops at an implausible header the
+    last record taken is given back (the general loop resyncs there).
+    Returns ``(pos, records, timestamp of the last record)``.
+    """
+    unpack = HEADER.unpack_from
+    blen = len(buf)
+    n = last_ts = prev_ts = 0
+    prev = pos
+    while pos + HEADER_LEN <= blen:
+        ts, typ, sub2, ln = unpack(buf, pos)
+        if typ != T_TABLE_DUMP_V2 or sub2 != sub or ln > MAX_RECORD_LEN:
+            if n and (ln > MAX_RECORD_LEN or ((typ << 16) | sub2) not in PLAUSIBLE_KEYS):
+                return prev, n - 1, prev_ts
+            break
+        end = pos + HEADER_LEN + ln
+        if end + _LOOKAHEAD > blen and not (eof and end <= blen):
+            break
+        prev, prev_ts = pos, last_ts
+        n += 1
+        pos = end
+        last_ts = ts
+    return pos, n, last_ts
 
 
 def decode_rows(
@@ -264,16 +290,24 @@ def decode_records(
                 break
         if typ == T_TABLE_DUMP_V2 and sub in hook_subtypes:
             run_pos, run_idx = pos, idx
-            pos, idx, n, with_rows, nrows, run_ts = _rib_run(
-                None if batch else hook, ctx, buf, pos, reader.base, idx, sub, reader.eof
-            )
+            if batch is not None:
+                pos, n, run_ts = _rib_frame(buf, pos, sub, reader.eof)
+                idx += n
+                with_rows = nrows = 0
+            else:
+                assert hook is not None  # hook_subtypes is empty without one
+                pos, idx, n, with_rows, nrows, run_ts = _rib_run(
+                    hook, ctx, buf, pos, reader.base, idx, sub, reader.eof
+                )
             if n:
                 if batch is not None:
                     batch.batch(buf, run_pos, pos, reader.base + run_pos, run_idx, sub, n)
                     deferred = True
-                name = names.get((typ, sub)) or names.setdefault((typ, sub), type_name(typ, sub))
+                run_name = names.get((typ, sub))
+                if run_name is None:
+                    run_name = names[(typ, sub)] = type_name(typ, sub)
                 stats.records_read += n
-                mrt_types[name] = mrt_types.get(name, 0) + n
+                mrt_types[run_name] = mrt_types.get(run_name, 0) + n
                 stats.records_with_rows += with_rows
                 rows_by_type["RIB"] += nrows
                 last_ts = run_ts
