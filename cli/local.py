@@ -7,7 +7,8 @@ the emulators (``make dev-cloud``) or real Google services.
 Starts the gateway, N converter workers and the loader as child processes of this
 interpreter, waits until the gateway answers, prints one ready line on stdout and
 then supervises: a signal stops every child (SIGTERM, then SIGKILL after a grace
-period), and a child that exits on its own stops the rest with exit code 1.
+period); a child that exits on its own is restarted, and one that keeps crashing
+(5 times within a minute) stops the rest with exit code 1.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ from rvcloud.cli.client import EXIT_FAILED, EXIT_OK, EXIT_USAGE, Endpoint, Usage
 DEFAULT_LISTEN: Final = "127.0.0.1:50051"
 READY_TIMEOUT: Final = 30.0
 STOP_GRACE: Final = 10.0
+MAX_RESTARTS: Final = 5  # restarts of one child within RESTART_WINDOW before giving up
+RESTART_WINDOW: Final = 60.0
 _PR_SET_PDEATHSIG: Final = 1
 
 _ENV_VARS: Final = {
@@ -56,6 +59,8 @@ class Child:
     name: str
     proc: subprocess.Popen[bytes]
     pump: threading.Thread
+    args: list[str]
+    restarts: list[float]
 
 
 def add_local_arguments(parser: argparse.ArgumentParser) -> None:
@@ -86,10 +91,16 @@ def add_local_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+# Resolved once here: after fork (possibly in a threaded parent, when a crashed child is
+# restarted) the child must not take the dynamic loader's locks.
+_PRCTL = ctypes.CDLL(None, use_errno=True).prctl if sys.platform == "linux" else None
+
+
 def _die_with_parent() -> None:
     # Runs in the child before exec: Linux sends it SIGTERM if this supervisor dies
     # without cleaning up (e.g. SIGKILL), so no orphaned gateway keeps the port.
-    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    if _PRCTL is not None:
+        _PRCTL(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def _pump(stream: IO[bytes], name: str, log_path: str | None) -> None:
@@ -127,7 +138,7 @@ def _start(name: str, args: list[str], env: dict[str, str], log_dir: str | None)
     pump = threading.Thread(
         target=_pump, args=(proc.stdout, name, log_path), name=f"pump-{name}", daemon=True
     )
-    return Child(name, proc, pump)
+    return Child(name, proc, pump, args, [])
 
 
 def _exited(children: list[Child]) -> Child | None:
@@ -230,9 +241,21 @@ def run_local(args: argparse.Namespace) -> int:
         print(f"rvcloud local: gateway on {args.listen}, data in {data_dir} (pids {pids})", flush=True)
         while not stop.wait(0.5):
             dead = _exited(children)
-            if dead is not None:
-                print(f"rvcloud local: {_exit_text(dead)}; stopping the others", file=sys.stderr)
+            if dead is None:
+                continue
+            # A crashed stage is restarted, as a production supervisor would: its
+            # unfinished work is redelivered to it or to a sibling. A crash loop ends it all.
+            now = time.monotonic()
+            recent = [t for t in dead.restarts if now - t < RESTART_WINDOW]
+            if len(recent) >= MAX_RESTARTS:
+                print(f"rvcloud local: {_exit_text(dead)} again; stopping the others", file=sys.stderr)
                 return EXIT_FAILED
+            print(f"rvcloud local: {_exit_text(dead)}; restarting it", file=sys.stderr)
+            dead.pump.join(timeout=2)
+            fresh = _start(dead.name, dead.args, env, log_dir)
+            fresh.restarts = [*recent, now]
+            fresh.pump.start()
+            children[children.index(dead)] = fresh
         print("rvcloud local: stopping", file=sys.stderr)
         return EXIT_OK
     finally:

@@ -25,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--sweep-every",
         type=float,
-        default=60.0,
+        default=30.0,
         help="seconds between sweeps for stuck IN_PROGRESS files (0: this replica does not sweep)",
     )
     p.add_argument(
