@@ -234,8 +234,8 @@ def test_non_mrt_file_fails_clearly_and_raw_is_kept(svc: LocalService, tmp_path:
 
 
 def test_status_shows_progress_during_a_slow_upload(svc: LocalService) -> None:
-    data = (shared_mrt_dir() / JINX).read_bytes()
-    name = "route-views.slow/bgpdata/2014.05/RIBS/rib.20140530.2200.bz2"
+    data = (shared_mrt_dir() / UPD2026).read_bytes()
+    name = "route-views.slow/bgpdata/2026.02/UPDATES/updates.20260222.1530.bz2"
     header = pb.UploadHeader(
         filename=name, project="routeviews", sha256=hashlib.sha256(data).hexdigest(), size=len(data)
     )
@@ -243,7 +243,7 @@ def test_status_shows_progress_during_a_slow_upload(svc: LocalService) -> None:
 
     def upload() -> None:
         with grpc.insecure_channel(svc.addr) as ch:
-            result.append(pb_grpc.GatewayStub(ch).Upload(_chunks(header, data, delay=0.05)))
+            result.append(pb_grpc.GatewayStub(ch).Upload(_chunks(header, data, delay=0.25)))
 
     t = threading.Thread(target=upload)
     t.start()
@@ -381,16 +381,156 @@ def test_warehouse_rows_equal_bgpdump_field_by_field(
     assert n == expected
 
 
-def test_files_arriving_together_share_load_jobs(svc: LocalService) -> None:
-    """20 files uploaded at once by 8 uploaders are loaded by far fewer jobs than files."""
-    from concurrent.futures import ThreadPoolExecutor
+def test_raw_object_keeps_bytes_type_and_metadata(svc: LocalService) -> None:
+    """A stored .gz is byte-identical (no transcoding) and carries the record's key fields."""
+    src = shared_mrt_dir() / "libbgpstream__ris.rrc06.updates.1427846400.gz"
+    name = "rrc06/2015.04/updates.20150401.0000.gz"
+    code, rec = svc.upload(src, name, project="ris")
+    assert code == 0, rec
+    blobs = svc.blob_store()
+    info = blobs.stat(f"ris/{name}")
+    assert info.content_type == "application/gzip"
+    assert dict(info.metadata) == {
+        "project": "ris",
+        "collector": "rrc06",
+        "mrt_type": "UPDATES",
+        "sha256": src_sha(src),
+        "file_time": "1427846400",
+    }
+    with blobs.open(f"ris/{name}") as f:
+        assert f.read() == src.read_bytes()
+    assert rows_by_type(svc, name) == {"ANNOUNCE": 1435, "WITHDRAW": 122, "STATE": 4}
 
-    src = shared_mrt_dir() / SMALL_UPD
-    names = [f"route-views.batch/bgpdata/2014.05/UPDATES/updates.20140530.{i:04d}.bz2" for i in range(20)]
-    with ThreadPoolExecutor(8) as ex:
-        results = list(ex.map(lambda n: svc.upload(src, n), names))
-    assert [c for c, _ in results] == [0] * 20
-    load_ids = {r["load_id"] for _, r in results}
-    assert len(load_ids) <= 10, load_ids
-    for n in names:
-        assert rows_by_type(svc, n) == {"ANNOUNCE": 1238, "WITHDRAW": 116}
+
+def src_sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_killed_converter_and_duplicate_events_leave_one_set_of_rows(svc: LocalService) -> None:
+    """SIGKILL the converter in the middle of a file, and deliver its events twice more:
+    the file still ends DONE with exactly one set of rows."""
+    from rvcloud.backends.factory import open_event_bus, open_status_store
+
+    name = "route-views.kill/bgpdata/2014.05/RIBS/rib.20140530.2200.bz2"
+    code, rec = svc.upload(shared_mrt_dir() / JINX, name, "--no-wait")
+    assert code == 0, rec
+    status = open_status_store(svc.urls["status"])
+    deadline = time.monotonic() + 120
+    owner = ""
+    while time.monotonic() < deadline:
+        r = status.get("routeviews", name)
+        if r is not None and r.stage == "converting" and r.lease_owner.startswith("converter-"):
+            owner = r.lease_owner
+            break
+        time.sleep(0.1)
+    assert owner, "the file never reached a converter"
+    time.sleep(1.0)  # well inside the conversion
+    pid = int(owner.split("-")[-3])
+    os.kill(pid, 9)
+    bus = open_event_bus(svc.urls["bus"])
+    msg = {"project": "routeviews", "filename": name, "sha256": rec["sha256"], "upload_id": "dup"}
+    for _ in range(2):
+        bus.publish(svc.urls["topic_stored"], msg)
+    bus.close()
+    deadline = time.monotonic() + 420
+    while time.monotonic() < deadline:
+        r = status.get("routeviews", name)
+        assert r is not None
+        if r.status in ("DONE", "FAILED"):
+            break
+        time.sleep(1)
+    assert r.status == "DONE", r
+    assert rows_by_type(svc, name) == {"RIB": 503_590}
+    status.close()
+
+
+def test_poison_event_is_dead_lettered_and_its_file_failed(svc: LocalService) -> None:
+    """An event that always fails (its raw object is gone) ends in the dead-letter topic,
+    and the file is FAILED with the reason."""
+    from rvcloud.backends.bus.base import Message
+    from rvcloud.backends.factory import open_event_bus, open_status_store
+    from rvcloud.metadata.record import FileRecord
+
+    name = "route-views.poison/bgpdata/2020.01/UPDATES/updates.20200101.0000.bz2"
+    sha = "e" * 64
+    status = open_status_store(svc.urls["status"])
+    status.update(
+        "routeviews",
+        name,
+        lambda _: FileRecord(
+            "routeviews",
+            name,
+            "IN_PROGRESS",
+            "stored",
+            collector="route-views.poison",
+            sha256=sha,
+            raw_uri=svc.blob_store().uri(f"routeviews/{name}"),
+            updated_at=time.time(),
+        ),
+    )
+    dead: list[Message] = []
+    bus = open_event_bus(svc.urls["bus"])
+    sub = bus.subscribe(svc.urls["topic_stored"] + ".dead", dead.append)
+    try:
+        bus.publish(svc.urls["topic_stored"], {"project": "routeviews", "filename": name, "sha256": sha})
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline and not any(m.data.get("filename") == name for m in dead):
+            time.sleep(0.5)
+    finally:
+        sub.stop()
+        bus.close()
+    assert any(m.data.get("filename") == name for m in dead), "no dead letter"
+    r = status.get("routeviews", name)
+    assert r is not None and r.status == "FAILED" and r.stage == "converting"
+    assert "BlobNotFound" in r.error or "not found" in r.error.lower(), r.error
+    status.close()
+
+
+def test_200_files_arriving_together_share_few_load_jobs(svc: LocalService, tmp_path: Path) -> None:
+    """200 files uploaded within a minute (a backfill, 8 workers): far fewer load jobs."""
+    src = (shared_mrt_dir() / SMALL_UPD).read_bytes()
+    root = tmp_path / "archive"
+    d = root / "route-views.batch" / "bgpdata" / "2014.05" / "UPDATES"
+    d.mkdir(parents=True)
+    names = []
+    for i in range(200):
+        f = d / f"updates.20140530.{i // 60:02d}{i % 60:02d}.bz2"
+        f.write_bytes(src)
+        names.append(str(f.relative_to(root)))
+    t0 = time.monotonic()
+    r = run_cli(
+        "backfill",
+        str(root),
+        "-d",
+        svc.addr,
+        "--workers",
+        "8",
+        "--json",
+        "--state",
+        str(tmp_path / "state"),
+        timeout=900,
+    )
+    assert r.returncode == 0, r.stderr[-3000:]
+    took = time.monotonic() - t0
+    report = json.loads(r.stdout)
+    assert report["counts"]["uploaded"] == 200, report["counts"]
+    listed = json.loads(
+        run_cli("list", "-d", svc.addr, "--collector", "route-views.batch", "--all", "--json").stdout
+    )
+    by_name = {f["filename"]: f for f in listed}
+    assert set(names) <= set(by_name)
+    assert all(by_name[n]["status"] == "STATUS_DONE" for n in names)
+    load_ids = {lid for n in names for lid in by_name[n]["load_id"].split(",")}
+    assert len(load_ids) <= 40, (len(load_ids), took)
+    (n_rows,) = svc.query(
+        "SELECT count(*) FROM updates WHERE source_file LIKE 'route-views.batch/bgpdata/2014.05/UPDATES/%'"
+    )[0]
+    assert n_rows == 200 * 1354
+    if svc.cloud:  # count the load jobs BigQuery itself ran for this dataset
+        from google.cloud import bigquery
+
+        dataset = svc.urls["warehouse"].rsplit("/", 1)[-1]
+        client = bigquery.Client(project=svc.urls["warehouse"].split("/")[2])
+        jobs = [j for j in client.list_jobs(all_users=True) if j.job_type == "load" and dataset in j.job_id]
+        batch_jobs = {j.job_id for j in jobs if any(lid in j.job_id for lid in load_ids)}
+        assert 0 < len(batch_jobs) <= 40, len(batch_jobs)
