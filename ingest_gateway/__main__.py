@@ -7,69 +7,120 @@ import logging
 import signal
 import sys
 import threading
-from concurrent import futures
-
-import grpc
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from rvcloud.backends.factory import open_blob_store, open_event_bus, open_status_store
 from rvcloud.backends.settings import Settings, add_backend_args
-from rvcloud.ingest_gateway.server import MAX_CHUNK, GatewayService
-from rvcloud.v1 import gateway_pb2_grpc as pb_grpc
+from rvcloud.ingest_gateway.app import GatewayApp, GatewayConfig
+from rvcloud.ingest_gateway.auth import AuthConfigError, make_authenticator
+from rvcloud.ingest_gateway.logs import setup_logging
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m rvcloud.ingest_gateway", description=__doc__)
     p.add_argument("--listen", default="127.0.0.1:50051", help="HOST:PORT to serve gRPC on")
     p.add_argument("--max-workers", type=int, default=32, help="concurrent RPCs (uploads and queries)")
     p.add_argument("--max-file-size", type=int, default=64 << 30, help="largest accepted file in bytes")
+    p.add_argument(
+        "--max-uploads",
+        type=int,
+        default=0,
+        help="concurrent uploads on this replica; more get RESOURCE_EXHAUSTED with a retry-after-ms "
+        "hint (default 0: up to --max-workers)",
+    )
+    p.add_argument("--retry-after-ms", type=int, default=2000, help="retry hint sent with RESOURCE_EXHAUSTED")
     p.add_argument(
         "--receiving-lease",
         type=float,
         default=60.0,
         help="seconds without a chunk after which an upload counts as abandoned (another may take over)",
     )
+    p.add_argument(
+        "--shutdown-grace",
+        type=float,
+        default=30.0,
+        help="on SIGTERM, seconds in-flight calls get to finish before they are cancelled",
+    )
+    tls = p.add_argument_group("TLS")
+    tls.add_argument("--tls-cert", metavar="PEM", help="server certificate (chain) file; enables TLS")
+    tls.add_argument("--tls-key", metavar="PEM", help="private key of --tls-cert")
+    auth = p.add_argument_group("authentication")
+    auth.add_argument(
+        "--auth",
+        choices=("none", "tokens", "google"),
+        default="none",
+        help="none (local use), tokens (static bearer tokens, --tokens) or google (Google-signed ID "
+        "tokens, --audience and --google-principals)",
+    )
+    auth.add_argument(
+        "--tokens", metavar="FILE", help="lines 'TOKEN|sha256:HEX PROJECT[,PROJECT...]|* [NAME]'"
+    )
+    auth.add_argument("--audience", help="expected audience of Google ID tokens (e.g. the service URL)")
+    auth.add_argument(
+        "--google-principals", metavar="FILE", help="lines 'SERVICE_ACCOUNT_EMAIL PROJECT[,PROJECT...]|*'"
+    )
+    ops = p.add_argument_group("operations")
+    ops.add_argument(
+        "--metrics-port", type=int, help="serve Prometheus /metrics on this HTTP port (0: any free port)"
+    )
+    ops.add_argument("--metrics-addr", default="0.0.0.0", help="address of the metrics endpoint")
+    ops.add_argument(
+        "--health-interval", type=float, default=5.0, help="seconds between backend health checks"
+    )
+    ops.add_argument("--log-format", choices=("text", "json"), default="text", help="log line format")
     add_backend_args(p)
-    args = p.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s gateway %(levelname)s %(message)s")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    setup_logging(args.log_format)
+    if (args.tls_cert is None) != (args.tls_key is None):
+        print("gateway: --tls-cert and --tls-key go together", file=sys.stderr)
+        return 2
+    try:
+        authenticator = make_authenticator(
+            args.auth,
+            tokens_file=args.tokens,
+            audience=args.audience,
+            principals_file=args.google_principals,
+        )
+    except AuthConfigError as e:
+        print(f"gateway: {e}", file=sys.stderr)
+        return 2
     settings = Settings.from_args(args)
     blobs = open_blob_store(settings.blob)
     bus = open_event_bus(settings.bus)
     status = open_status_store(settings.status)
-
-    server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=args.max_workers),
-        options=[("grpc.max_receive_message_length", MAX_CHUNK + (64 << 10))],
+    config = GatewayConfig(
+        listen=args.listen,
+        topic_stored=settings.topic_stored,
+        max_workers=args.max_workers,
+        max_file_size=args.max_file_size,
+        receiving_lease=args.receiving_lease,
+        max_uploads=args.max_uploads,
+        retry_after_ms=args.retry_after_ms,
+        tls_cert=args.tls_cert,
+        tls_key=args.tls_key,
+        metrics_port=args.metrics_port,
+        metrics_addr=args.metrics_addr,
+        health_interval=args.health_interval,
+        shutdown_grace=args.shutdown_grace,
     )
-    pb_grpc.add_GatewayServicer_to_server(  # type: ignore[no-untyped-call]
-        GatewayService(
-            blobs, bus, status, topic_stored=settings.topic_stored, max_file_size=args.max_file_size
-        ),
-        server,
-    )
-    health_servicer = health.HealthServicer()
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    port = server.add_insecure_port(args.listen)
-    if port == 0:
-        print(f"gateway: cannot listen on {args.listen}", file=sys.stderr)
+    app = GatewayApp(config, blobs, bus, status, authenticator=authenticator)
+    try:
+        app.start()
+    except OSError as e:
+        print(f"gateway: {e}", file=sys.stderr)
         return 1
-    server.start()
-    health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
-    logging.info(
-        "listening on %s (blob %s, bus %s, status %s)",
-        args.listen,
-        settings.blob,
-        settings.bus,
-        settings.status,
-    )
+    logging.info("backends: blob %s, bus %s, status %s", settings.blob, settings.bus, settings.status)
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     stop.wait()
-    health_servicer.enter_graceful_shutdown()
-    # Let in-flight uploads finish (bounded), then release the backends.
-    server.stop(grace=30).wait()
+    # Health goes NOT_SERVING first so load balancers stop routing here, then in-flight
+    # uploads get the grace period, then the backends are released.
+    app.stop()
     bus.close()
     status.close()
     return 0

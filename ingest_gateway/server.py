@@ -13,6 +13,7 @@ import copy
 import hashlib
 import logging
 import re
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -22,6 +23,8 @@ import grpc
 
 from rvcloud.backends.blob.base import BlobStore, BlobWriter
 from rvcloud.backends.bus.base import EventBus
+from rvcloud.ingest_gateway import logs
+from rvcloud.ingest_gateway.metrics import GatewayMetrics
 from rvcloud.metadata.archive_path import InvalidKey, parse_archive_path, validate_key, validate_project
 from rvcloud.metadata.record import FileRecord
 from rvcloud.metadata.store import ListFilter, StatusStore
@@ -93,15 +96,58 @@ class GatewayService(pb_grpc.GatewayServicer):
         topic_stored: str,
         max_file_size: int = 64 << 30,
         stale_receiving_s: float = 60.0,
+        max_uploads: int = 0,
+        retry_after_ms: int = 2000,
+        metrics: GatewayMetrics | None = None,
     ) -> None:
+        """``max_uploads`` bounds concurrent uploads on this replica (0: only by the thread
+        pool); beyond it Upload answers RESOURCE_EXHAUSTED with a ``retry-after-ms`` hint."""
         self.blobs, self.bus, self.status = blobs, bus, status
         self.topic_stored = topic_stored
         self.max_file_size = max_file_size
         self.stale_receiving_s = stale_receiving_s
+        self.max_uploads = max_uploads
+        self.retry_after_ms = retry_after_ms
+        self.metrics = metrics if metrics is not None else GatewayMetrics()
+        self._slots = threading.BoundedSemaphore(max_uploads) if max_uploads > 0 else None
 
     # ---- Upload --------------------------------------------------------------------
 
     def Upload(
+        self, request_iterator: Iterator[pb.UploadRequest], context: grpc.ServicerContext
+    ) -> pb.UploadResponse:
+        # The slot is taken before the first message is read: a replica at its limit
+        # reads nothing from the stream and touches no backend.
+        if self._slots is not None and not self._slots.acquire(blocking=False):
+            self.metrics.uploads.labels("rejected").inc()
+            context.set_trailing_metadata((("retry-after-ms", str(self.retry_after_ms)),))
+            _abort(
+                context,
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                f"upload: this gateway replica is receiving its maximum of {self.max_uploads} uploads; "
+                f"retry after {self.retry_after_ms} ms",
+            )
+        started = time.monotonic()
+        outcome = "failed"
+        self.metrics.in_flight.inc()
+        try:
+            reply = self._upload(request_iterator, context)
+            outcome = (
+                "already_done"
+                if reply.already_done
+                else "already_in_progress"
+                if reply.already_in_progress
+                else "stored"
+            )
+            return reply
+        finally:
+            self.metrics.in_flight.dec()
+            self.metrics.uploads.labels(outcome).inc()
+            self.metrics.upload_seconds.labels(outcome).observe(time.monotonic() - started)
+            if self._slots is not None:
+                self._slots.release()
+
+    def _upload(
         self, request_iterator: Iterator[pb.UploadRequest], context: grpc.ServicerContext
     ) -> pb.UploadResponse:
         first = next(request_iterator, None)
@@ -112,6 +158,7 @@ class GatewayService(pb_grpc.GatewayServicer):
             project, filename, info = self._validate_header(h)
         except _Abort as e:
             _abort(context, e.code, e.message)
+        logs.bind(project=project, file=filename)
         upload_id = uuid.uuid4().hex
         convert = h.convert if h.HasField("convert") else True
 
@@ -179,8 +226,14 @@ class GatewayService(pb_grpc.GatewayServicer):
         where = f"{project}/{filename}: stage receiving"
         if not _SHA_RE.match(h.sha256):
             raise _Abort(bad, f"{where}: sha256 must be 64 lower-case hex digits")
-        if h.size < 0 or h.size > self.max_file_size:
-            raise _Abort(bad, f"{where}: size {h.size} outside 0..{self.max_file_size}")
+        if h.size < 0:
+            raise _Abort(bad, f"{where}: negative size {h.size}")
+        if h.size > self.max_file_size:
+            raise _Abort(
+                bad,
+                f"{where}: file of {h.size} bytes exceeds this gateway's limit of "
+                f"{self.max_file_size} bytes (--max-file-size)",
+            )
         info = parse_archive_path(project, filename)
         if not info.collector:
             raise _Abort(
@@ -206,6 +259,7 @@ class GatewayService(pb_grpc.GatewayServicer):
         writer: BlobWriter | None = None
         encoding = ""
         last_progress = time.monotonic()
+        bytes_counter = self.metrics.bytes_received.labels(project)
         try:
             try:
                 for msg in it:
@@ -231,6 +285,7 @@ class GatewayService(pb_grpc.GatewayServicer):
                     hasher.update(chunk)
                     writer.write(chunk)
                     received += len(chunk)
+                    bytes_counter.inc(len(chunk))
                     if time.monotonic() - last_progress > _PROGRESS_EVERY_S:
                         last_progress = time.monotonic()
                         self._progress(project, filename, upload_id, received)
@@ -289,6 +344,7 @@ class GatewayService(pb_grpc.GatewayServicer):
                 raise _Abort(
                     grpc.StatusCode.UNAVAILABLE, f"{project}/{filename}: stage stored: publish failed: {e}"
                 ) from e
+        self.metrics.files_stored_bytes.labels(project).inc(received)
         log.info("stored %s/%s (%d bytes, %s)", project, filename, received, encoding)
         return rec
 
