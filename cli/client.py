@@ -122,9 +122,8 @@ class GatewayClient:
     """Typed calls to the gateway (the generated stub has no type annotations).
 
     ``token`` (RVCLOUD_TOKEN) is sent as ``authorization: Bearer ...`` metadata on every
-    call. The gateway does not check it yet (authentication belongs to the
-    production-service issue); sending it now means operators' configs need no change
-    when it does.
+    call; a gateway started with ``--auth tokens`` or ``--auth google`` checks it and
+    the project of every call.
     """
 
     def __init__(self, channel: grpc.Channel, *, token: str | None = None) -> None:
@@ -178,9 +177,31 @@ def rpc_error_exit(err: grpc.RpcError, endpoint: Endpoint | None = None) -> int:
     code = call.code()
     details = call.details() or ""
     if code == grpc.StatusCode.UNAVAILABLE and endpoint is not None:
-        details = f"cannot reach the gateway at {endpoint}: {details}"
+        if endpoint.tls and _is_tls_failure(details):
+            # gRPC reports a refused certificate as a generic connection failure;
+            # say what it is, since retrying cannot fix it.
+            details = (
+                f"TLS: the certificate of the gateway at {endpoint} is not trusted; pass --ca PEM "
+                f"(or RVCLOUD_CA, or ca in the config file) with the CA that signed it ({details})"
+            )
+        else:
+            details = f"cannot reach the gateway at {endpoint}: {details}"
+    elif code == grpc.StatusCode.UNAUTHENTICATED:
+        details = f"{details} (the gateway needs a valid token: RVCLOUD_TOKEN or token in the config file)"
     print(f"error: {code.name}: {details}", file=sys.stderr)
     return EXIT_UNAVAILABLE if code in _TRANSIENT_CODES else EXIT_FAILED
+
+
+_TLS_FAILURE_MARKERS: Final = (
+    "CERTIFICATE_VERIFY_FAILED",
+    "Tls handshake failed",
+    "SSL_ERROR_SSL",
+    "handshake",
+)
+
+
+def _is_tls_failure(details: str) -> bool:
+    return any(m.lower() in details.lower() for m in _TLS_FAILURE_MARKERS)
 
 
 def is_transient(err: grpc.RpcError) -> bool:

@@ -202,3 +202,8 @@ def wait_for(pred: Callable[[], bool], timeout: float = 10.0, what: str = "condi
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.05)
+
+
+def token_line(token: str, projects: str) -> str:
+    """A tokens-file line holding the token's digest, as an operator would write it."""
+    return f"sha256:{hashlib.sha256(token.encode()).hexdigest()} {projects}\n"
