@@ -527,10 +527,10 @@ def test_200_files_arriving_together_share_few_load_jobs(svc: LocalService, tmp_
     )[0]
     assert n_rows == 200 * 1354
     if svc.cloud:  # count the load jobs BigQuery itself ran for this dataset
-        from google.cloud import bigquery
+        from rvcloud.backends.warehouse.bigquery import make_client
 
         dataset = svc.urls["warehouse"].rsplit("/", 1)[-1]
-        client = bigquery.Client(project=svc.urls["warehouse"].split("/")[2])
+        client = make_client(svc.urls["warehouse"].split("/")[2], "US")
         jobs = [j for j in client.list_jobs(all_users=True) if j.job_type == "load" and dataset in j.job_id]
         batch_jobs = {j.job_id for j in jobs if any(lid in j.job_id for lid in load_ids)}
         assert 0 < len(batch_jobs) <= 40, len(batch_jobs)
