@@ -7,7 +7,8 @@ raised at once. The delay before retry ``n`` (1-based) is drawn uniformly from
 the gateway at the same moment then come back spread out instead of in lock-step.
 Both the number of attempts and the total time are bounded, so an outage longer than
 the budget ends in a reported failure (exit 3) rather than a hung command; ``watch``
-picks such files up again from its journal.
+picks such files up again from its journal. A ``retry-after-ms`` trailer from the
+gateway (sent when it is at its upload limit) is a floor under the delay.
 """
 
 from __future__ import annotations
@@ -55,6 +56,22 @@ NO_RETRY: Final = RetryPolicy(attempts=1)
 RetryHook = Callable[[int, grpc.RpcError, float], None]
 
 
+def retry_after(e: grpc.RpcError) -> float:
+    """Seconds from a ``retry-after-ms`` trailer (sent with RESOURCE_EXHAUSTED), else 0."""
+    trailing = getattr(e, "trailing_metadata", None)
+    try:
+        items = trailing() if callable(trailing) else ()
+    except Exception:  # not a call error: no trailers
+        return 0.0
+    for key, value in items or ():
+        if key == "retry-after-ms":
+            try:
+                return max(0.0, int(value) / 1000.0)
+            except (TypeError, ValueError):
+                return 0.0
+    return 0.0
+
+
 class Retrier:
     """Runs calls under a policy; the clock, sleep and randomness can be replaced in tests."""
 
@@ -92,7 +109,8 @@ class Retrier:
                 retry += 1
                 if not retryable(e) or retry >= self.policy.attempts:
                     raise
-                pause = self.policy.delay(retry, self._rng)
+                # A gateway at its upload limit says when to come back: never sooner.
+                pause = max(self.policy.delay(retry, self._rng), retry_after(e))
                 if self._clock() + pause - started > self.policy.max_time:
                     raise
                 if on_retry is not None:

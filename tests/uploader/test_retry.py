@@ -173,3 +173,30 @@ def test_backfill_gateway_down_exits_3(tmp_path: Path, capsys: pytest.CaptureFix
     [f] = json.loads(out)["files"]
     assert f["outcome"] == "failed" and "UNAVAILABLE" in f["error"]
     assert "1 files: 0 uploaded (0 B), 0 already present, 0 failed" not in err and "1 failed" in err
+
+
+def test_retry_after_trailer_is_a_floor_under_the_delay() -> None:
+    """RESOURCE_EXHAUSTED with retry-after-ms: the CLI never comes back sooner."""
+    import grpc
+
+    from rvcloud.cli.retry import Retrier, RetryPolicy
+
+    class Exhausted(grpc.RpcError):
+        def code(self) -> grpc.StatusCode:
+            return grpc.StatusCode.RESOURCE_EXHAUSTED
+
+        def trailing_metadata(self) -> tuple[tuple[str, str], ...]:
+            return (("retry-after-ms", "2500"),)
+
+    slept: list[float] = []
+    calls = iter([Exhausted(), "ok"])
+
+    def fn() -> str:
+        v = next(calls)
+        if isinstance(v, Exception):
+            raise v
+        return v
+
+    r = Retrier(RetryPolicy(attempts=3, initial=0.01, max_delay=0.01, max_time=60), sleep=slept.append)
+    assert r.call(fn) == "ok"
+    assert slept == [2.5]
