@@ -45,7 +45,10 @@ _Result = tuple[list[tuple[int, bytes]], int, int, int, list[_Event]]
 
 
 def default_workers() -> int:
-    """Worker processes for the split: one per available CPU."""
+    """Worker processes for the split: ``$RVCLOUD_CONVERT_WORKERS``, else one per available CPU."""
+    env = os.environ.get("RVCLOUD_CONVERT_WORKERS")
+    if env:
+        return max(1, int(env))
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - not Linux
@@ -155,8 +158,12 @@ class ParallelRibHook(RibFastPath):
             stats.rows_by_type["RIB"] += nrows
             return
         if self._pool is None:
-            # fork: the children need nothing but this module's code and the task data.
-            self._pool = multiprocessing.get_context("fork").Pool(self._workers)
+            # Not plain fork: the converter worker has threads (lease renewal, prefetch,
+            # deflate) and a child forked while one of them holds a lock can hang. The fork
+            # server is a clean process with this module preloaded, started once per process.
+            mp = multiprocessing.get_context("forkserver")
+            mp.set_forkserver_preload([__name__])
+            self._pool = mp.Pool(self._workers)
         task = (buf[pos:end], off, idx, sub, n, ctx.peers, self._ident)
         self._inflight.append(self._pool.apply_async(_work, (task,)))
         while len(self._inflight) > self._workers * _INFLIGHT_PER_WORKER:
