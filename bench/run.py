@@ -2,8 +2,9 @@
 
 Run by ``make bench``. Each tool runs on the same files, alternating tool by tool within
 each repetition; per run we take wall time, CPU time (user + sys of the process and all
-of its reaped descendants, from ``wait4``) and peak RSS (the process tree's summed
-``VmRSS``, sampled every 5 ms; forked workers share pages, so this over-counts).
+its descendants: ``wait4`` plus 5 ms samples of ``/proc``, for descendants it does not
+reap itself) and peak RSS (the process tree's summed ``VmRSS``, sampled every 5 ms;
+forked workers share pages, so this over-counts).
 Medians go to ``bench/RESULTS.md`` with the machine, the load average and the command.
 
 The peers only print (bgpdump -m to /dev/null) or iterate parsed elements; ours reads
@@ -49,46 +50,60 @@ class Run:
     wall: float
     cpu: float
     rss_mib: float
+    pss_mib: float
     rc: int
 
 
-def _tree_rss_kib(root: int) -> int:
-    """Summed VmRSS of ``root`` and its descendants."""
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _tree_sample(root: int, cpu: dict[int, float]) -> tuple[int, int]:
+    """Summed VmRSS and Pss (KiB) of ``root`` and its descendants; records each one's CPU seconds."""
     children: dict[int, list[int]] = {}
     rss: dict[int, int] = {}
+    ticks: dict[int, int] = {}
     for d in os.listdir("/proc"):
         if not d.isdigit():
             continue
         try:
+            with open(f"/proc/{d}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
             with open(f"/proc/{d}/status") as f:
-                ppid = vm = 0
-                for line in f:
-                    if line.startswith("PPid:"):
-                        ppid = int(line.split()[1])
-                    elif line.startswith("VmRSS:"):
-                        vm = int(line.split()[1])
-        except OSError:
+                vm = next((int(ln.split()[1]) for ln in f if ln.startswith("VmRSS:")), 0)
+        except (OSError, IndexError):
             continue
-        children.setdefault(ppid, []).append(int(d))
-        rss[int(d)] = vm
-    total, todo = 0, [root]
+        pid = int(d)
+        children.setdefault(int(fields[1]), []).append(pid)  # field 4: ppid
+        rss[pid] = vm
+        ticks[pid] = int(fields[11]) + int(fields[12])  # fields 14, 15: utime, stime
+    total = pss = 0
+    todo = [root]
     while todo:
         p = todo.pop()
         total += rss.get(p, 0)
+        if p in ticks:
+            cpu[p] = max(cpu.get(p, 0.0), ticks[p] / _TICK)
+            try:  # proportional set size: pages shared between the processes counted once
+                with open(f"/proc/{p}/smaps_rollup") as f:
+                    pss += next((int(ln.split()[1]) for ln in f if ln.startswith("Pss:")), 0)
+            except OSError:
+                pass
         todo += children.get(p, [])
-    return total
+    return total, pss
 
 
 def measure(cmd: list[str]) -> Run:
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    peak = 0
+    peak = peak_pss = 0
+    cpu: dict[int, float] = {}
     done = threading.Event()
 
     def sample() -> None:
-        nonlocal peak
+        nonlocal peak, peak_pss
         while not done.is_set():
-            peak = max(peak, _tree_rss_kib(proc.pid))
+            rss, pss = _tree_sample(proc.pid, cpu)
+            peak, peak_pss = max(peak, rss), max(peak_pss, pss)
             done.wait(0.005)
 
     th = threading.Thread(target=sample, daemon=True)
@@ -98,13 +113,16 @@ def measure(cmd: list[str]) -> Run:
     done.set()
     th.join()
     proc.returncode = os.waitstatus_to_exitcode(status)
-    return Run(wall, ru.ru_utime + ru.ru_stime, max(peak, ru.ru_maxrss) / 1024, proc.returncode)
+    # wait4 covers the process and the descendants it reaped; the samples also cover those
+    # it did not (the converter's fork-server workers), to within the 5 ms sampling period.
+    cpu_s = max(ru.ru_utime + ru.ru_stime, sum(cpu.values()))
+    return Run(wall, cpu_s, max(peak, ru.ru_maxrss) / 1024, peak_pss / 1024, proc.returncode)
 
 
 def tools(tmp: Path) -> dict[str, list[str] | None]:
     out = str(tmp / "avro")
     return {
-        "ours (convert to Avro)": [str(OURS_PY), "-m", "rvcloud.cli.main", "convert", "{f}", "-o", out],
+        "ours (convert to Avro)": [str(OURS_PY.parent / "rvcloud"), "convert", "{f}", "-o", out],
         "bgpdump -m": ["bgpdump", "-m", "{f}"] if shutil.which("bgpdump") else None,
         "pybgpkit-parser": [str(PEERS_PY), "-c", BGPKIT, "{f}"] if PEERS_PY.exists() else None,
         "mrtparse": [str(PEERS_PY), "-c", MRTPARSE, "{f}"] if PEERS_PY.exists() else None,
@@ -186,7 +204,8 @@ def main(argv: list[str] | None = None) -> int:
                     r = measure([c.replace("{f}", str(path)) for c in cmd])
                     res.setdefault(name, []).append(r)
                     print(
-                        f"{label:24} {name:24} {r.wall:7.2f}s cpu {r.cpu:7.2f}s rss {r.rss_mib:6.0f} MiB",
+                        f"{label:24} {name:24} {r.wall:7.2f}s cpu {r.cpu:7.2f}s rss {r.rss_mib:6.0f} MiB"
+                        f" pss {r.pss_mib:6.0f} MiB",
                         flush=True,
                     )
     load_after = os.getloadavg()
@@ -208,11 +227,12 @@ def write_report(
         "`bench/service.py`.",
         "",
         "**What is measured.** Ours is the whole conversion: compressed MRT in, Avro with every",
-        "column out (deflate), `python -m rvcloud.cli.main convert FILE -o DIR` (= `rvcloud convert`,",
-        "process start and imports included). The peers only parse: `bgpdump -m FILE > /dev/null`,",
+        "column out (deflate), `rvcloud convert FILE -o DIR` (process start and imports included;",
+        "its RIB worker processes included). The peers only parse: `bgpdump -m FILE > /dev/null`,",
         "pybgpkit-parser `for e in Parser(url=FILE): pass`, mrtparse `for e in Reader(FILE): pass`.",
         "Wall and CPU (user+sys incl. children) are medians; peak RSS is the largest summed RSS",
-        "of the process tree (sampled every 5 ms).",
+        "of the process tree (sampled every 5 ms; over-counts pages the converter's worker",
+        "processes share), peak PSS the same with shared pages counted once.",
         "",
         "## Machine",
         "",
@@ -231,8 +251,8 @@ def write_report(
         lines += [
             f"### {label}: `{FILES[label].name}` ({FILES[label].stat().st_size / 1e6:.1f} MB)",
             "",
-            "| tool | runs | wall s | CPU s | peak RSS MiB | ours/peer wall | ours/peer CPU |",
-            "|---|---|---|---|---|---|---|",
+            "| tool | runs | wall s | CPU s | peak RSS MiB | peak PSS MiB | ours/peer wall | ours/peer CPU |",
+            "|---|---|---|---|---|---|---|---|",
         ]
         ours = res.get("ours (convert to Avro)")
         ow = statistics.median(r.wall for r in ours) if ours else None
@@ -241,10 +261,13 @@ def write_report(
             w = statistics.median(r.wall for r in runs)
             c = statistics.median(r.cpu for r in runs)
             m = max(r.rss_mib for r in runs)
+            mp = max(r.pss_mib for r in runs)
             bad = " (exit != 0)" if any(r.rc for r in runs) else ""
             rw = f"{ow / w:.2f}" if ow and not name.startswith("ours") else ""
             rc = f"{oc / c:.2f}" if oc and not name.startswith("ours") else ""
-            lines.append(f"| {name}{bad} | {len(runs)} | {w:.2f} | {c:.2f} | {m:.0f} | {rw} | {rc} |")
+            lines.append(
+                f"| {name}{bad} | {len(runs)} | {w:.2f} | {c:.2f} | {m:.0f} | {mp:.0f} | {rw} | {rc} |"
+            )
         lines.append("")
     steps = ROOT / "bench" / "notes.md"
     if steps.exists():
