@@ -421,7 +421,9 @@ _ENTRY = struct.Struct(">HIH")
 _ENTRY_AP = struct.Struct(">HIIH")
 _SEQ_PLEN = struct.Struct(">IB")
 _ZERO4: Final = bytes(4)
-_OT_CACHE_LIMIT: Final = 500_000
+# Originated times repeat a lot in real RIBs (routes learned in the same session burst)
+# but can be all different; a small cache keeps the common case without the memory.
+_OT_CACHE_LIMIT: Final = 16_384
 
 
 def uvarint2(n: int) -> bytes:
@@ -445,6 +447,10 @@ class RibFastPath:
     the same ``attribute_problem`` counts) but appends encoded rows to the ``ribs``
     writer instead of building dicts. Returns the number of rows or a skip reason.
     """
+
+    # Attribute-set cache bound. The sequential path keeps the decoder's bound and
+    # clearing policy, so ``note:attribute_problem`` counts are the decoder's.
+    cache_limit = RIB_CACHE_LIMIT
 
     def __init__(self, ctx: Context, writer: Callable[[], RowSink]) -> None:
         self._template = t = ctx.template
@@ -561,7 +567,7 @@ class RibFastPath:
             if attr is None and FAST_ATTRS_OK:
                 attr = encode_rib_attrs(raw, afi == AFI_IPV4)
                 if attr is not None:
-                    if len(cache) >= RIB_CACHE_LIMIT:
+                    if len(cache) >= self.cache_limit:
                         cache.clear()
                     cache[raw] = attr
             if attr is None:
@@ -573,7 +579,7 @@ class RibFastPath:
                 if a.notes:
                     self.attribute_notes(ctx, raw, [f"record {idx} @ {off}: {n}" for n in a.notes])
                 attr = encode_attr_part(a.base if afi == AFI_IPV4 else a.base_mp)
-                if len(cache) >= RIB_CACHE_LIMIT:
+                if len(cache) >= self.cache_limit:
                     cache.clear()
                 cache[raw] = attr
             if pi >= npeers:

@@ -28,7 +28,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Final
 
-from rvcloud.mrt.context import Context
+from rvcloud.mrt.context import RIB_CACHE_LIMIT, Context
 from rvcloud.mrt.decoder import _rib_run
 from rvcloud.mrt.stats import DecodeStats
 
@@ -85,7 +85,14 @@ class _BlockCollector:
 
 
 class _WorkerRib(RibFastPath):
-    """Reports attribute problems as events tagged with the blob (deduplicated by the parent)."""
+    """Reports attribute problems as events tagged with the blob (deduplicated by the parent).
+
+    Its cache bound only trades CPU for memory (the parent counts notes once per blob
+    whatever the workers' caches do): half the decoder's, so two workers hold about
+    what one sequential cache would.
+    """
+
+    cache_limit = RIB_CACHE_LIMIT // 2
 
     def attribute_notes(self, ctx: Context, raw: bytes, messages: list[str]) -> None:
         assert isinstance(ctx.stats, _EventStats)

@@ -3,7 +3,8 @@
 Every shared MRT file and some writer-made ones (clean, truncated, damaged) are
 converted with ``convert_stream`` (fast encoder, sequential and split across worker
 processes); the Avro is read back with fastavro and compared field by field with
-``decode_rows``, and the conversion's stats with the decoder's.
+``decode_rows`` (up to ``ROW_LIMIT`` rows per table unless ``RVCLOUD_PERF_FULL=1``),
+the row counts and the conversion's stats with the decoder's.
 """
 
 from __future__ import annotations
@@ -27,6 +28,10 @@ from rvcloud.mrt import DecodeStats, NotMRTError, decode_rows, framing, open_dec
 from rvcloud.mrt.schema import COLUMN_NAMES, avro_schema, table_for
 from rvcloud.mrt.synth import write_synthetic_rib, write_synthetic_updates
 
+# Rows read back per table and file; RVCLOUD_PERF_FULL=1 reads back every row (jinx,
+# the 2015 et-header updates and the 2000 rrc00 bview have more, and reading them all
+# back with fastavro takes most of a minute). Conversion and stats are always whole.
+ROW_LIMIT = 10**12 if os.environ.get("RVCLOUD_PERF_FULL") else 150_000
 SHARED = Path(os.environ.get("RVCLOUD_SHARED_MRT", Path(__file__).parents[3] / "shared" / "data" / "mrt"))
 
 
@@ -82,6 +87,8 @@ def _check(data: bytes, *, workers: tuple[int, ...] = (1, 2)) -> None:
         for row in itertools.chain([first] if first is not None else [], want):
             table = table_for(row["elem_type"])
             i = counts[table] = counts.get(table, 0) + 1
+            if i > ROW_LIMIT:
+                continue  # counted (and in the stats), not read back
             got = next(readers[table])
             got["timestamp"] = _micros(got["timestamp"])
             got["originated_time"] = _micros(got["originated_time"])
@@ -89,7 +96,8 @@ def _check(data: bytes, *, workers: tuple[int, ...] = (1, 2)) -> None:
                 diff = {k: (got[k], row[k]) for k in COLUMN_NAMES if got[k] != row[k]}
                 pytest.fail(f"{table} row {i - 1} differs (workers={w}): {diff}")
         for table, rd in readers.items():
-            assert next(rd, None) is None, f"extra rows in {table}"
+            if counts.get(table, 0) <= ROW_LIMIT:
+                assert next(rd, None) is None, f"extra rows in {table}"
         assert res.rows_by_table == counts
         assert res.stats == want_stats, f"stats differ with workers={w}"
 
