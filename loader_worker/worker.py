@@ -124,8 +124,14 @@ class Loader:
         ids = [p[3] for p in plan]
         for c in batch:
             self._record_load_ids(c, ids)
-        for table, uris, replace, lid in plan:
-            self.warehouse.load(table, uris, replace_sources=replace, load_id=lid)
+        # A load of a large batch outlives the claim's lease: keep every file's lease
+        # alive, or the sweeper would hand the files to another loader mid-load.
+        first, rest = batch[0], [(c.project, c.filename, c.owner) for c in batch[1:]]
+        with stages.Heartbeat(
+            self.status, first.project, first.filename, first.owner, self.lease_seconds, more=rest
+        ):
+            for table, uris, replace, lid in plan:
+                self.warehouse.load(table, uris, replace_sources=replace, load_id=lid)
         for c in batch:
             self._done(c, [lid for table, _, _, lid in plan if table in c.avro])
         log.info("loaded %d file(s) with %d job(s)", len(batch), len(plan))

@@ -88,7 +88,7 @@ def fail(store: StatusStore, project: str, filename: str, sha256: str, owner: st
 
 
 class Heartbeat:
-    """Extends a lease in the background while a long stage runs.
+    """Extends the leases of one or more files in the background while a long stage runs.
 
     ``progress`` (optional) is applied on each beat so status queries see how far the
     stage has got (e.g. records read so far).
@@ -102,16 +102,19 @@ class Heartbeat:
         owner: str,
         lease_seconds: float,
         progress: Callable[[FileRecord], None] | None = None,
+        *,
+        more: list[tuple[str, str, str]] | None = None,
     ) -> None:
-        self._store, self._project, self._filename = store, project, filename
-        self._owner, self._lease = owner, lease_seconds
+        self._store = store
+        self._files = [(project, filename, owner), *(more or [])]
+        self._lease = lease_seconds
         self._progress = progress
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"heartbeat-{filename}", daemon=True)
 
-    def _beat(self) -> None:
+    def _beat(self, project: str, filename: str, owner: str) -> None:
         def mutate(rec: FileRecord | None) -> FileRecord | None:
-            if rec is None or rec.lease_owner != self._owner:
+            if rec is None or rec.lease_owner != owner:
                 return None
             new = copy.deepcopy(rec)
             new.lease_until = time.time() + self._lease
@@ -120,14 +123,15 @@ class Heartbeat:
                 self._progress(new)
             return new
 
-        self._store.update(self._project, self._filename, mutate)
+        self._store.update(project, filename, mutate)
 
     def _run(self) -> None:
         while not self._stop.wait(max(0.5, min(5.0, self._lease / 3))):
-            try:
-                self._beat()
-            except Exception:  # a missed beat is retried; the lease has slack
-                continue
+            for project, filename, owner in self._files:
+                try:
+                    self._beat(project, filename, owner)
+                except Exception:  # a missed beat is retried; the lease has slack
+                    continue
 
     def __enter__(self) -> Heartbeat:
         self._thread.start()

@@ -153,3 +153,51 @@ def test_collector_forms_batches_by_size_and_age() -> None:
     # 25 messages + 1 redelivery, in batches of at most 10: far fewer batches than messages.
     assert sum(seen) == 26
     assert max(seen) <= 10 and len(seen) <= 6
+
+
+def test_long_load_keeps_every_lease(tmp_path: Path) -> None:
+    """A load slower than the lease: the claims stay alive, nobody can take the files over."""
+    from rvcloud.metadata import stages
+
+    blobs, status, wh, _ = _setup(tmp_path)
+    loader = Loader(wh, status, lease_seconds=1.0)
+    seen_live: list[bool] = []
+    real_load = wh.load
+
+    def slow_load(*a: object, **kw: object) -> object:
+        time.sleep(3.0)  # three leases long
+        names = [f"rv/bgpdata/2020.01/UPDATES/updates.20200101.{i:04d}.bz2" for i in range(2)]
+        for n in names:  # a rival claim now must fail: every lease is still held
+            seen_live.append(
+                stages.claim(
+                    status,
+                    "routeviews",
+                    n,
+                    f"{names.index(n):064x}",
+                    from_stage="converted",
+                    to_stage="loading",
+                    owner="rival",
+                    lease_seconds=1.0,
+                )
+                is None
+            )
+        return real_load(*a, **kw)  # type: ignore[arg-type]
+
+    wh.load = slow_load  # type: ignore[method-assign]
+    msgs = []
+    for i in range(2):
+        name = f"rv/bgpdata/2020.01/UPDATES/updates.20200101.{i:04d}.bz2"
+        _converted(status, name, f"{i:064x}")
+        data = {
+            "project": "routeviews",
+            "filename": name,
+            "sha256": f"{i:064x}",
+            "upload_id": "u",
+            "avro": {"updates": _avro(blobs, f"a/{i}.avro", name, 2)},
+        }
+        msgs.append(Message(id=str(i), topic="t", data=data, attempt=1))
+    assert loader.handle_batch(msgs) == set()
+    assert seen_live and all(seen_live)
+    for m in msgs:
+        rec = status.get("routeviews", str(m.data["filename"]))
+        assert rec is not None and rec.status == "DONE"
