@@ -225,4 +225,7 @@ class DuckDBWarehouse(Warehouse):
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         with self._connect(read_only=True, timeout=self.query_lock_timeout) as con:
+            # Queries come from users (`rvcloud query`): the warehouse's tables only, no
+            # reading or writing of other files through read_csv, COPY, ATTACH and the like.
+            con.execute("SET enable_external_access = false")
             return [tuple(r) for r in con.execute(sql, list(params)).fetchall()]

@@ -230,3 +230,4 @@ def test_query_params(warehouse: Warehouse, blob_store: BlobStore) -> None:
         (1,),
         (2,),
     ]
+
