@@ -195,6 +195,18 @@ def run_local(args: argparse.Namespace) -> int:
     from rvcloud.backends.settings import embedded_urls
 
     try:
+        import duckdb  # noqa: F401 -- the stages need the server extra
+        import fastavro  # noqa: F401
+        import grpc_health  # noqa: F401
+    except ImportError as e:
+        print(
+            f"error: rvcloud local runs the service, which needs the server packages ({e.name} is missing): "
+            "pip install '.[server]'",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+
+    try:
         endpoint = parse_endpoint(args.listen)
         if endpoint.tls or "://" in args.listen:
             raise UsageError(f"--listen takes HOST:PORT, not {args.listen!r}")

@@ -74,9 +74,14 @@ def run_convert(args: argparse.Namespace) -> int:
     if args.filename and len(args.files) > 1:
         print("error: --filename applies to one FILE only", file=sys.stderr)
         return EXIT_USAGE
-    missing = [f for f in args.files if not os.path.isfile(f)]
-    if missing:
-        print(f"error: no such file: {', '.join(missing)}", file=sys.stderr)
+    names = [os.path.basename(f) for f in args.files]
+    clash = sorted({n for n in names if names.count(n) > 1})
+    if clash:
+        # Outputs are named after the input's file name: one would overwrite the other.
+        print(
+            f"error: several inputs are named {', '.join(clash)}; convert them into different -o directories",
+            file=sys.stderr,
+        )
         return EXIT_USAGE
     try:
         from rvcloud.converter_worker.convert import convert_local_file
@@ -85,6 +90,10 @@ def run_convert(args: argparse.Namespace) -> int:
     os.makedirs(args.output, exist_ok=True)
     failed = 0
     for path in args.files:
+        if not os.path.isfile(path):
+            print(f"error: {path}: no such file", file=sys.stderr)
+            failed += 1
+            continue
         try:
             summary = convert_local_file(path, args.output, args.format, args.project, args.filename)
         except Exception as e:
@@ -129,6 +138,15 @@ def run_query(args: argparse.Namespace) -> int:
     else:
         settings = Settings.from_env({"warehouse": args.warehouse})
         urls = {"blob": settings.blob, "warehouse": settings.warehouse}
+        local = urls["warehouse"].removeprefix("duckdb://")
+        if urls["warehouse"].startswith("duckdb://") and not os.path.exists(local):
+            # Opening would create an empty warehouse here: say what is missing instead.
+            print(
+                f"error: no warehouse at {local}: pass --data-dir DIR (the service's data directory) "
+                "or --warehouse URL",
+                file=sys.stderr,
+            )
+            return EXIT_USAGE
     try:
         from rvcloud.backends.factory import open_blob_store, open_warehouse
 

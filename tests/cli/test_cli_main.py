@@ -227,8 +227,21 @@ def test_convert_filename_only_with_one_file(fake_converter: list[tuple[Any, ...
     assert fake_converter == [(str(a), str(tmp_path), "avro", "ris", "x/bgpdata/y")]
 
 
-def test_convert_missing_file_is_usage_error(fake_converter: list[tuple[Any, ...]], tmp_path: Path) -> None:
-    assert main(["convert", str(tmp_path / "missing.bz2"), "-o", str(tmp_path)]) == 2
+def test_convert_missing_file_fails_and_others_still_convert(
+    fake_converter: list[tuple[Any, ...]], tmp_path: Path
+) -> None:
+    present = tmp_path / "a.bz2"
+    present.write_bytes(b"x")
+    assert main(["convert", str(tmp_path / "missing.bz2"), str(present), "-o", str(tmp_path / "o")]) == 1
+    assert [c[0] for c in fake_converter] == [str(present)]
+
+
+def test_convert_refuses_inputs_with_one_name(fake_converter: list[tuple[Any, ...]], tmp_path: Path) -> None:
+    for d in ("x", "y"):
+        (tmp_path / d).mkdir()
+        (tmp_path / d / "u.bz2").write_bytes(b"x")
+    args = ["convert", str(tmp_path / "x/u.bz2"), str(tmp_path / "y/u.bz2"), "-o", str(tmp_path / "o")]
+    assert main(args) == 2
     assert fake_converter == []
 
 
@@ -269,6 +282,7 @@ def test_query_table_and_json(
     fake_warehouse: tuple[FakeWarehouse, list[str]], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     wh, urls = fake_warehouse
+    (tmp_path / "x.duckdb").write_bytes(b"")
     assert (
         main(["query", "--data-dir", str(tmp_path), "SELECT collector, count(*) FROM ribs GROUP BY 1"]) == 0
     )
@@ -278,7 +292,13 @@ def test_query_table_and_json(
     assert wh.closed
     assert (
         main(
-            ["query", "--warehouse", "duckdb:///x.duckdb", "--json", "  with t as (select 1) select * from t"]
+            [
+                "query",
+                "--warehouse",
+                f"duckdb://{tmp_path}/x.duckdb",
+                "--json",
+                "  with t as (select 1) select * from t",
+            ]
         )
         == 0
     )
@@ -287,7 +307,7 @@ def test_query_table_and_json(
         2,
         1.5,
     ]
-    assert urls[-1] == "duckdb:///x.duckdb"
+    assert urls[-1] == f"duckdb://{tmp_path}/x.duckdb"
 
 
 def test_query_refuses_writes(fake_warehouse: tuple[FakeWarehouse, list[str]], tmp_path: Path) -> None:
