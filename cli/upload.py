@@ -482,6 +482,16 @@ def _print_outcome(outcome: UploadOutcome, *, as_json: bool, endpoint: Endpoint,
         print(f"error: {r.error or 'the service gave no reason'}", file=sys.stderr)
         for line in r.first_errors:
             print(f"  {line}", file=sys.stderr)
+    elif r.status == _DONE and r.first_errors and not as_json:
+        # DONE, but the decoder skipped or repaired something (a truncated file, damaged
+        # records, a path that contradicts the content): the operator should know.
+        skipped = sum(r.skipped_by_reason.values())
+        print(
+            f"warning: {len(r.first_errors)} problem(s) noted while converting ({skipped} skipped):",
+            file=sys.stderr,
+        )
+        for line in r.first_errors[:5]:
+            print(f"  {line}", file=sys.stderr)
     elif outcome.timed_out:
         print(
             f"error: timed out after {timeout:g} s; the service keeps working on the file. "
