@@ -91,5 +91,6 @@ def add_backend_args(parser: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--topic-converted",
         dest="topic_converted",
+        metavar="NAME",
         help="topic for 'converted' events (env RVCLOUD_TOPIC_CONVERTED)",
     )
