@@ -273,13 +273,21 @@ def test_memory_of_gateway_and_converter_stays_bounded(svc: LocalService) -> Non
     if rows_by_type(svc, JINX_PATH) != {"RIB": 503_590}:
         code, _ = svc.upload(shared_mrt_dir() / JINX, JINX_PATH)
         assert code == 0
+
+    def hwm_mib(pid: int) -> int:
+        """Peak RSS of a process plus its descendants (the converter's decode workers)."""
+        m = re.search(r"VmHWM:\s+(\d+) kB", Path(f"/proc/{pid}/status").read_text())
+        assert m
+        total = int(m.group(1))
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            for child in (task / "children").read_text().split():
+                total += hwm_mib(int(child)) * 1024
+        return total // 1024
+
     peaks = {}
     for pid in svc.child_pids():
-        status = Path(f"/proc/{pid}/status").read_text()
         cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-        m = re.search(r"VmHWM:\s+(\d+) kB", status)
-        assert m
-        peaks[cmd] = int(m.group(1)) // 1024
+        peaks[cmd] = hwm_mib(pid)
     gw = [v for k, v in peaks.items() if "ingest_gateway" in k]
     conv = [v for k, v in peaks.items() if "converter_worker" in k]
     assert gw and conv, peaks
