@@ -174,13 +174,16 @@ class PrefixParser:
         subtypes. Read plainly, such a field usually fails to parse, or parses into
         nonsense such as a run of ``/0`` prefixes (the high bytes of the path id).
         The ADD-PATH reading is kept when it consumes the field exactly and the
-        plain reading either fails or contains a zero-length prefix. The third
+        plain reading either fails or contains two or more zero-length prefixes. The third
         element of the result says whether the ADD-PATH reading was chosen.
         """
         plain, problem = self.parse(buf, start, end, afi, safi, addpath)
         if addpath or start >= end:
             return plain, problem, False
-        suspicious = problem is not None or any(t.endswith("/0") for t, _ in plain)
+        # A path id read as prefixes starts with zero-length prefixes (its high zero
+        # bytes): small ids give two or more /0 in a row. One /0 alone is a real default
+        # route and must not flip the reading.
+        suspicious = problem is not None or sum(1 for t, _ in plain if t.endswith("/0")) >= 2
         if not suspicious or end - start < 5:
             return plain, problem, False
         alt, alt_problem = self.parse(buf, start, end, afi, safi, True)

@@ -424,6 +424,12 @@ def update_files(draw: st.DrawFn) -> tuple[bytes, Expect, int, dict[str, int]]:
         announce = draw(st.lists(st.booleans(), min_size=0 if withdraw else 1, max_size=3))
         wd = tuple(nlri(v6) for v6 in withdraw)
         ann = tuple(nlri(v6) for v6 in announce)
+        if not addpath:
+            # Without ADD-PATH an UPDATE lists a prefix once. Repeated /0 prefixes are
+            # exactly what path ids look like when read plainly (the decoder's ADD-PATH
+            # detection, see mrt/nlri.py), so such input is ambiguous by nature.
+            wd = tuple({n.prefix: n for n in wd}.values())
+            ann = tuple({n.prefix: n for n in ann}.values())
         attrs = draw(attributes(True)) if ann else None
         if attrs is not None and any(not _is_v6(n.prefix) for n in ann) and attrs.next_hop is None:
             attrs = PathAttributes(next_hop="192.0.2.1", mp_next_hop=attrs.mp_next_hop)
