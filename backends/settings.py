@@ -94,3 +94,20 @@ def add_backend_args(parser: argparse.ArgumentParser) -> None:
         metavar="NAME",
         help="topic for 'converted' events (env RVCLOUD_TOPIC_CONVERTED)",
     )
+
+
+def add_worker_args(parser: argparse.ArgumentParser, *, stage: str, lease_seconds: float) -> None:
+    """Flags every worker stage has: retry budget and lease length, then the backends."""
+    parser.add_argument(
+        "--max-attempts",
+        type=int,
+        default=5,
+        help="deliveries of one event before the file is FAILED and dead-lettered",
+    )
+    parser.add_argument(
+        "--lease-seconds",
+        type=float,
+        default=lease_seconds,
+        help=f"a file's claim lapses this long after its {stage} stops renewing it (it died)",
+    )
+    add_backend_args(parser)

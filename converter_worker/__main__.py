@@ -7,26 +7,14 @@ import sys
 
 from rvcloud.backends.bus.consume import run_until_signalled
 from rvcloud.backends.factory import open_blob_store, open_event_bus, open_status_store
-from rvcloud.backends.settings import Settings, add_backend_args
+from rvcloud.backends.settings import Settings, add_worker_args
 from rvcloud.converter_worker.worker import Converter
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m rvcloud.converter_worker", description=__doc__)
     p.add_argument("--concurrency", type=int, default=1, help="files converted at once by this process")
-    p.add_argument(
-        "--max-attempts",
-        type=int,
-        default=5,
-        help="deliveries of one event before the file is FAILED and dead-lettered",
-    )
-    p.add_argument(
-        "--lease-seconds",
-        type=float,
-        default=60.0,
-        help="a file's claim lapses this long after its converter stops renewing it (it died)",
-    )
-    add_backend_args(p)
+    add_worker_args(p, stage="converter", lease_seconds=60.0)
     args = p.parse_args(argv)
     s = Settings.from_args(args)
     bus = open_event_bus(s.bus)

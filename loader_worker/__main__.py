@@ -8,7 +8,7 @@ import sys
 from rvcloud.backends.bus.batch import subscribe_batch
 from rvcloud.backends.bus.consume import run_until_signalled
 from rvcloud.backends.factory import open_blob_store, open_event_bus, open_status_store, open_warehouse
-from rvcloud.backends.settings import Settings, add_backend_args
+from rvcloud.backends.settings import Settings, add_worker_args
 from rvcloud.loader_worker.worker import Loader
 from rvcloud.metadata.sweeper import Sweeper
 
@@ -31,19 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--stale-after", type=float, default=300.0, help="an unleased file untouched this long is stuck"
     )
-    p.add_argument(
-        "--max-attempts",
-        type=int,
-        default=5,
-        help="deliveries of one event before the file is FAILED and dead-lettered",
-    )
-    p.add_argument(
-        "--lease-seconds",
-        type=float,
-        default=120.0,
-        help="a file's claim lapses this long after its loader stops renewing it (it died)",
-    )
-    add_backend_args(p)
+    add_worker_args(p, stage="loader", lease_seconds=120.0)
     args = p.parse_args(argv)
     s = Settings.from_args(args)
     blobs = open_blob_store(s.blob)
