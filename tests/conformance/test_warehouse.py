@@ -230,4 +230,3 @@ def test_query_params(warehouse: Warehouse, blob_store: BlobStore) -> None:
         (1,),
         (2,),
     ]
-
