@@ -15,15 +15,16 @@ from rvcloud.cli.client import (
     EXIT_FAILED,
     EXIT_OK,
     EXIT_USAGE,
+    Endpoint,
     GatewayClient,
     UsageError,
     is_not_found,
     open_channel,
     rpc_error_exit,
 )
-from rvcloud.cli.config import resolve
+from rvcloud.cli.config import Settings, resolve
 from rvcloud.cli.records import describe, format_table, human_size, record_to_dict, status_name, total_rows
-from rvcloud.cli.upload import add_gateway_arguments
+from rvcloud.cli.upload import _positive_int, add_gateway_arguments
 from rvcloud.metadata.record import STATUSES
 from rvcloud.v1 import gateway_pb2
 
@@ -50,6 +51,17 @@ given. --since is inclusive, --until exclusive; a bare date as --until includes 
 """
 
 
+def _connect(args: argparse.Namespace) -> tuple[Settings, Endpoint, grpc.Channel] | int:
+    """Settings, endpoint and an open channel for a gateway query, or a usage exit code."""
+    try:
+        settings = resolve(args)
+        endpoint = settings.endpoint()
+        return settings, endpoint, open_channel(endpoint, ca_file=settings.ca)
+    except UsageError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+
+
 def add_status_arguments(parser: argparse.ArgumentParser) -> None:
     add_gateway_arguments(parser)
     parser.add_argument("filename", metavar="FILENAME", help="archive path of the file, as uploaded")
@@ -57,13 +69,10 @@ def add_status_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_status(args: argparse.Namespace) -> int:
-    try:
-        settings = resolve(args)
-        endpoint = settings.endpoint()
-        channel = open_channel(endpoint, ca_file=settings.ca)
-    except UsageError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return EXIT_USAGE
+    connected = _connect(args)
+    if isinstance(connected, int):
+        return connected
+    settings, endpoint, channel = connected
     with channel:
         try:
             record = GatewayClient(channel, token=settings.token).get_file(settings.project, args.filename)
@@ -113,16 +122,6 @@ def _until(text: str) -> int:
     return _timestamp(text, end_of_day=True)
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
-    return value
-
-
 def add_list_arguments(parser: argparse.ArgumentParser) -> None:
     add_gateway_arguments(parser)
     parser.add_argument("--collector", default="", help="only this collector, e.g. route-views.jinx or rrc00")
@@ -156,13 +155,10 @@ def add_list_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_list(args: argparse.Namespace) -> int:
-    try:
-        settings = resolve(args)
-        endpoint = settings.endpoint()
-        channel = open_channel(endpoint, ca_file=settings.ca)
-    except UsageError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return EXIT_USAGE
+    connected = _connect(args)
+    if isinstance(connected, int):
+        return connected
+    settings, endpoint, channel = connected
     request = gateway_pb2.ListFilesRequest(
         project=settings.project,
         collector=args.collector,
