@@ -37,6 +37,9 @@ CONSUMER = textwrap.dedent(
         if mode == "hang":
             (out / f"started-{os.getpid()}").write_text(json.dumps([msg.id, msg.attempt]))
             time.sleep(3600)
+        # Real handlers take time; an instant one lets a single process drain the topic
+        # before its competitor's first poll on a loaded machine.
+        time.sleep(0.05)
         (out / f"{msg.id}-{os.getpid()}-{msg.attempt}").write_text(json.dumps(msg.data))
 
     sub = bus.subscribe(topic, handler, concurrency=2)

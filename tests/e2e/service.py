@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +32,29 @@ class LocalService:
     addr: str
     data_dir: Path
     urls: dict[str, str]  # blob, bus, status, warehouse, topic_stored, topic_converted
+    # Highest proportional set size (MiB) seen per child command line, process tree summed.
+    peak_pss: dict[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        threading.Thread(target=self._sample_memory, daemon=True).start()
+
+    def _sample_memory(self) -> None:
+        """Sample each child's tree PSS every 0.1 s while the service runs.
+
+        PSS, not summed VmHWM: the converter's decode workers share pages with their fork
+        server, and peaks of different processes rarely coincide; the sum of PSS at one
+        instant is the memory the tree really holds.
+        """
+        while self.proc.poll() is None:
+            for pid in self.child_pids():
+                try:
+                    cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+                    mib = _tree_pss_kib(pid) // 1024
+                except OSError:
+                    continue
+                if mib > self.peak_pss.get(cmd, 0):
+                    self.peak_pss[cmd] = mib
+            threading.Event().wait(0.1)
 
     @property
     def cloud(self) -> bool:
@@ -86,6 +111,18 @@ class LocalService:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+
+
+def _tree_pss_kib(pid: int) -> int:
+    total = 0
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+        if line.startswith("Pss:"):
+            total = int(line.split()[1])
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            with contextlib.suppress(OSError):  # exited between the listing and the read
+                total += _tree_pss_kib(int(child))
+    return total
 
 
 def cli_env() -> dict[str, str]:
