@@ -4,8 +4,8 @@ Tables ``ribs`` and ``updates`` come from the row model (``mrt.schema.duckdb_ddl
 ``_loads`` remembers applied load ids so a retried load is a no-op.
 
 A load is one DuckDB transaction: check ``_loads``, delete the rows of the replaced
-source files, insert the Avro rows in batches (fastavro -> pyarrow, ~50k rows at a time,
-so memory stays bounded whatever the file size), record the load id.
+source files, insert the Avro rows in batches (polars' native Avro reader -> Arrow, ~50k rows
+at a time: see ``avro_chunks``, so memory stays bounded whatever the file size), record the load id.
 
 DuckDB lets one process open a file for writing, and no other process may open it at
 the same time (not even read-only). So every operation opens its own connection and
@@ -16,6 +16,7 @@ CLI's ``rvcloud query`` and the demo take turns on the file.
 from __future__ import annotations
 
 import datetime as dt
+import io
 import logging
 import os
 import random
@@ -27,9 +28,11 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import duckdb
-import fastavro
+import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
 
+from rvcloud.backends.warehouse.avro_chunks import iter_container_chunks
 from rvcloud.backends.warehouse.base import LoadResult, Warehouse
 from rvcloud.mrt.schema import COLUMNS, TABLES, ColumnType, duckdb_ddl
 
@@ -46,19 +49,10 @@ _ARROW: dict[ColumnType, pa.DataType] = {
     "int64_list": pa.list_(pa.int64()),
     "string_list": pa.list_(pa.string()),
 }
-# Arrow schema of a batch as read: timestamps as UTC instants (fastavro returns aware
-# datetimes for timestamp-micros); they are cast to naive UTC before DuckDB sees them,
-# because DuckDB would convert TIMESTAMPTZ with the session time zone.
-_ARROW_IN = pa.schema(
-    [
-        pa.field(
-            c.name, pa.timestamp("us", tz="UTC") if c.type == "timestamp" else _ARROW[c.type], c.nullable
-        )
-        for c in COLUMNS
-    ]
-)
-_TIMESTAMP_COLS = [c.name for c in COLUMNS if c.type == "timestamp"]
-_LIST_COLS = [c.name for c in COLUMNS if c.type.endswith("_list")]
+# Arrow schema of a batch as inserted. The reader gives timestamp-micros as UTC instants;
+# they are cast to naive UTC before DuckDB sees them, because DuckDB would convert
+# TIMESTAMPTZ with the session time zone.
+_ARROW_OUT = pa.schema([pa.field(c.name, _ARROW[c.type], c.nullable) for c in COLUMNS])
 _COLS_SQL = ", ".join(f'"{c.name}"' for c in COLUMNS)
 
 _LOADS_DDL = (
@@ -72,40 +66,23 @@ def _is_lock_error(e: duckdb.Error) -> bool:
     return "lock" in msg or "different configuration" in msg
 
 
-def _to_naive_utc(v: Any) -> Any:
-    # Naive datetimes (a writer schema without the logical type would give ints, not
-    # these) are taken as UTC; aware ones are converted by pyarrow.
-    if isinstance(v, dt.datetime) and v.tzinfo is None:
-        return v.replace(tzinfo=dt.UTC)
-    return v
-
-
-def _batch_table(rows: list[dict[str, Any]]) -> pa.Table:
-    for r in rows:
-        for name in _TIMESTAMP_COLS:
-            r[name] = _to_naive_utc(r.get(name))
-        for name in _LIST_COLS:
-            if r.get(name) is None:  # the row model: lists are never NULL
-                r[name] = []
-    t = pa.Table.from_pylist(rows, schema=_ARROW_IN)
-    for name in _TIMESTAMP_COLS:
-        i = t.schema.get_field_index(name)
-        t = t.set_column(i, pa.field(name, pa.timestamp("us")), t.column(i).cast(pa.timestamp("us")))
-    return t
+def _batch_table(chunk: bytes) -> pa.Table:
+    """One complete Avro container (a chunk of a file) as an Arrow table of the row model."""
+    t = pl.read_avro(io.BytesIO(chunk)).to_arrow()
+    # Lists are never NULL in the row model; timestamps become naive UTC (see _ARROW_IN).
+    cols = []
+    for c in COLUMNS:
+        col = t.column(c.name)
+        if c.type.endswith("_list"):
+            col = pc.fill_null(col, pa.scalar([], col.type))
+        cols.append(col.cast(_ARROW[c.type]))
+    return pa.table(cols, schema=_ARROW_OUT)
 
 
 def iter_avro_batches(f: BinaryIO, batch_rows: int = BATCH_ROWS) -> Iterator[pa.Table]:
-    """Arrow tables of at most ``batch_rows`` rows read from one Avro container file."""
-    batch: list[dict[str, Any]] = []
-    for rec in fastavro.reader(f):
-        if not isinstance(rec, dict):
-            raise ValueError(f"Avro object holds {type(rec).__name__} values, not records")
-        batch.append(rec)
-        if len(batch) >= batch_rows:
-            yield _batch_table(batch)
-            batch = []
-    if batch:
-        yield _batch_table(batch)
+    """Arrow tables of about ``batch_rows`` rows read from one Avro container file."""
+    for _, chunk in iter_container_chunks(f, batch_rows):
+        yield _batch_table(chunk)
 
 
 class DuckDBWarehouse(Warehouse):
