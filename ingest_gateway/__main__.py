@@ -66,6 +66,12 @@ def build_parser() -> argparse.ArgumentParser:
     ops.add_argument(
         "--health-interval", type=float, default=5.0, help="seconds between backend health checks"
     )
+    ops.add_argument(
+        "--health-timeout",
+        type=float,
+        default=3.0,
+        help="seconds a backend check may take; a slower (hung) backend counts as down: NOT_SERVING",
+    )
     ops.add_argument("--log-format", choices=("text", "json"), default="text", help="log line format")
     add_backend_args(p)
     return p
@@ -104,6 +110,7 @@ def main(argv: list[str] | None = None) -> int:
         metrics_port=args.metrics_port,
         metrics_addr=args.metrics_addr,
         health_interval=args.health_interval,
+        health_timeout=args.health_timeout,
         shutdown_grace=args.shutdown_grace,
     )
     app = GatewayApp(config, blobs, bus, status, authenticator=authenticator)

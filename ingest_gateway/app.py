@@ -42,6 +42,7 @@ class GatewayConfig:
     metrics_port: int | None = None  # None: no HTTP endpoint; 0: any free port
     metrics_addr: str = "0.0.0.0"
     health_interval: float = 5.0
+    health_timeout: float = 3.0  # a backend check that takes longer counts as down
     shutdown_grace: float = 30.0
 
 
@@ -101,8 +102,11 @@ class GatewayApp:
         )
         self.health = HealthChecker(
             self.health_servicer,
-            checks if checks is not None else backend_checks(status, blobs, bus),
+            checks
+            if checks is not None
+            else backend_checks(status, blobs, bus, timeout=config.health_timeout),
             interval=config.health_interval,
+            timeout=config.health_timeout,
             metrics=self.metrics,
         )
         self.metrics_server: MetricsServer | None = None

@@ -37,6 +37,7 @@ class _Envelope:
     id: str
     body: str  # JSON text
     attempts: int = 0  # deliveries so far
+    published_at: float = field(default_factory=time.time)
 
 
 @dataclass(slots=True)
@@ -72,7 +73,7 @@ class _MemorySubscription(Subscription):
             env = bus._take(self._topic, self)
             if env is None:
                 return
-            msg = Message(env.id, self._topic, json.loads(env.body), env.attempts)
+            msg = Message(env.id, self._topic, json.loads(env.body), env.attempts, env.published_at)
             try:
                 self._handler(msg)
             except Exception:
@@ -146,6 +147,16 @@ class MemoryBus(EventBus):
         with self._cond:
             self._subs.append(sub)
         return sub
+
+    def ping(self, timeout: float = 5.0) -> None:
+        # Taking the bus's one lock proves no thread holds it forever (a wedged bus).
+        if not self._cond.acquire(timeout=timeout):
+            raise TimeoutError(f"memory bus busy for more than {timeout}s")
+        try:
+            if self._closed:
+                raise RuntimeError("bus is closed")
+        finally:
+            self._cond.release()
 
     def _take(self, topic: str, sub: _MemorySubscription) -> _Envelope | None:
         with self._cond:

@@ -257,7 +257,7 @@ class _PubSubSubscription(Subscription):
             self._dead_letter(rm, attempt, "delivered too often without an outcome (consumers died?)")
             return
         try:
-            self._handler(Message(mid, self._topic, data, attempt))
+            self._handler(Message(mid, self._topic, data, attempt, _publish_time(rm.message)))
         except Exception as e:
             log.warning(
                 "handler for %s failed on message %s (attempt %d)", self._topic, mid, attempt, exc_info=True
@@ -331,6 +331,18 @@ class _PubSubSubscription(Subscription):
 
 class _Stopped(Exception):
     pass
+
+
+def _publish_time(msg: Any) -> float | None:
+    """The service's publish time of a pulled message as epoch seconds (None if unset)."""
+    t = getattr(msg, "publish_time", None)
+    if t is None:
+        return None
+    if hasattr(t, "timestamp"):  # proto-plus gives a datetime
+        ts = float(t.timestamp())
+    else:  # a raw protobuf Timestamp
+        ts = t.seconds + t.nanos / 1e9
+    return ts if ts > 0 else None
 
 
 class PubSubBus(EventBus):
@@ -496,6 +508,21 @@ class PubSubBus(EventBus):
             self.ensure(t)
 
     # ---- EventBus ---------------------------------------------------------------------
+
+    def ping(self, timeout: float = 5.0) -> None:
+        """One GetTopic call without retries; any answer from the service counts.
+
+        NotFound (no topic used yet, or a probe name) and PermissionDenied (a publisher-only
+        role may not read topic metadata) are answers, so the service is reachable;
+        timeouts and connection failures raise.
+        """
+        from google.api_core.exceptions import NotFound, PermissionDenied
+
+        topic = next(iter(sorted(self._ready)), "rvcloud-ping")
+        try:
+            self._publisher().get_topic(topic=self.topic_path(topic), timeout=timeout, retry=None)
+        except (NotFound, PermissionDenied):
+            pass
 
     def publish(self, topic: str, data: Mapping[str, Any]) -> str:
         body = json.dumps(dict(data)).encode()

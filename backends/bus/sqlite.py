@@ -32,6 +32,7 @@ import uuid
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from rvcloud.backends.bus.base import EventBus, Handler, Message, Subscription
 
@@ -157,20 +158,20 @@ class _SqliteSubscription(Subscription):
               SELECT seq FROM bus_messages WHERE topic = ? AND visible_at <= ?
               ORDER BY visible_at, seq LIMIT 1
             ) AND visible_at <= ?
-            RETURNING seq, id, data, attempts
+            RETURNING seq, id, data, attempts, published_at
             """,
             (now + self._bus.lease, token, self._topic, now, now),
         ).fetchall()  # fetchall steps the statement to its end, which commits it
         if not rows:
             return None
-        seq, mid, data, attempts = rows[0]
+        seq, mid, data, attempts, published_at = rows[0]
         claim = _Claim(seq, mid, token, data)
         if attempts > self._max_attempts:
             # Earlier deliveries ended without ack or nack (the consumer died): treat
             # the message as poison instead of killing consumers forever.
             self._dead_letter(con, claim, data, "consumer died during the last delivery")
             return claim, None
-        return claim, Message(mid, self._topic, json.loads(data), attempts)
+        return claim, Message(mid, self._topic, json.loads(data), attempts, float(published_at))
 
     def _settle(self, con: sqlite3.Connection, claim: _Claim, msg: Message, error: str | None) -> None:
         for attempt in range(10):
@@ -283,6 +284,17 @@ class SqliteBus(EventBus):
             )
         self._wake_all()
         return mid
+
+    def ping(self, timeout: float = 5.0) -> None:
+        # A fresh read-write connection (mode=rw: a missing file is an error, not a new
+        # empty bus) with the caller's timeout instead of the 30 s busy timeout, so a
+        # locked or vanished file shows up as a failed probe.
+        uri = "file:" + quote(str(self.path.resolve())) + "?mode=rw"
+        con = sqlite3.connect(uri, uri=True, timeout=timeout, isolation_level=None)
+        try:
+            con.execute("SELECT 1 FROM bus_messages LIMIT 1").fetchall()
+        finally:
+            con.close()
 
     def subscribe(
         self, topic: str, handler: Handler, *, concurrency: int = 1, max_attempts: int = 5

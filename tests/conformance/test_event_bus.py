@@ -184,3 +184,36 @@ def test_payload_is_json(event_bus: EventBus) -> None:
     assert dict(got.messages[0].data) == payload
     with pytest.raises(TypeError):
         event_bus.publish("j", {"bad": object()})
+
+
+def test_ping_answers_and_publishes_nothing(event_bus: EventBus) -> None:
+    t0 = time.monotonic()
+    event_bus.ping(timeout=5)
+    event_bus.ping(timeout=5)
+    assert time.monotonic() - t0 < 5
+    # A probe must not leave anything a consumer could receive.
+    got = Collector()
+    sub = event_bus.subscribe("p", got)
+    event_bus.publish("p", {"marker": 1})
+    wait_until(lambda: got.count() == 1)
+    event_bus.ping(timeout=5)
+    time.sleep(0.2)
+    sub.stop(timeout=5)
+    assert [dict(m.data) for m in got.messages] == [{"marker": 1}]
+
+
+def test_message_carries_publish_time(event_bus: EventBus) -> None:
+    before = time.time()
+    event_bus.publish("lag", {"n": 1})
+    after = time.time()
+    time.sleep(0.3)  # the message waits in the queue: its age at delivery is >= 0.3 s
+    got = Collector()
+    sub = event_bus.subscribe("lag", got)
+    wait_until(lambda: got.count() == 1)
+    received = time.time()
+    sub.stop(timeout=5)
+    published = got.messages[0].published_at
+    assert published is not None
+    # Emulators stamp with their own clock, here the same machine's; 50 ms for granularity.
+    assert before - 0.05 <= published <= after + 0.05
+    assert received - published >= 0.25
