@@ -5,8 +5,6 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from google.protobuf.json_format import MessageToDict
-
 from rvcloud.v1 import gateway_pb2
 
 
@@ -16,9 +14,23 @@ def status_name(record: gateway_pb2.FileStatus) -> str:
 
 
 def record_to_dict(record: gateway_pb2.FileStatus) -> dict[str, Any]:
-    # Fields at their default value are kept so that a script sees the same keys for
-    # every record (records_read 0 rather than a missing key).
-    return MessageToDict(record, preserving_proto_field_name=True, always_print_fields_with_no_presence=True)
+    """The record as plain JSON values: ``"status": "DONE"``, sizes and counts as numbers.
+
+    Not protobuf's JSON mapping, which writes int64 as strings and enums with their
+    ``STATUS_`` prefix: scripts compare and add these values. Fields at their default
+    value are kept so that a script sees the same keys for every record.
+    """
+    out: dict[str, Any] = {}
+    for field in record.DESCRIPTOR.fields:
+        value = getattr(record, field.name)
+        if field.name == "status":
+            value = status_name(record)
+        elif hasattr(value, "items"):  # map fields
+            value = dict(sorted(value.items()))
+        elif not isinstance(value, str | bytes | int | float | bool):  # repeated fields
+            value = list(value)
+        out[field.name] = value
+    return out
 
 
 def iso_utc(seconds: float) -> str:

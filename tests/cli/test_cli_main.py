@@ -120,7 +120,7 @@ def test_status_json(gateway: Gateway, capsys: pytest.CaptureFixture[str]) -> No
     gateway.fake.records[("routeviews", NAME)] = _full_record()
     assert main(["status", "-d", gateway.address, "--json", NAME]) == 0
     doc = json.loads(capsys.readouterr().out)
-    assert doc["status"] == "STATUS_DONE" and doc["load_id"] == "load-1"
+    assert doc["status"] == "DONE" and doc["load_id"] == "load-1"
 
 
 def test_status_not_found(gateway: Gateway, capsys: pytest.CaptureFixture[str]) -> None:

@@ -147,10 +147,10 @@ def test_json_output(gateway: Gateway, archive_file: Path, capsys: pytest.Captur
     gateway.fake.script = [gateway_pb2.FileStatus(status=DONE, stage="loaded", rows_by_type={"RIB": 5})]
     assert upload_to_cloudz_main(["-f", str(archive_file), "-d", gateway.address, "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)  # exactly one JSON document
-    assert doc["status"] == "STATUS_DONE"
+    assert doc["status"] == "DONE"
     assert doc["filename"] == ARCHIVE_PATH
     assert doc["sha256"] == _sha(archive_file)
-    assert doc["rows_by_type"] == {"RIB": "5"}  # int64 is a string in proto JSON
+    assert doc["rows_by_type"] == {"RIB": 5}  # numbers, not proto JSON's int64 strings
     assert doc["already_done"] is False
 
 

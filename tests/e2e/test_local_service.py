@@ -98,7 +98,7 @@ def test_ok_files_match_bgpdump_counts(svc: LocalService) -> None:
         name = archive_path(e, i)
         code, rec = svc.upload(e.path, name)
         assert code == 0, (e.name, rec)
-        assert rec["status"] == "STATUS_DONE", (e.name, rec)
+        assert rec["status"] == "DONE", (e.name, rec)
         want = {ELEM[k]: v for k, v in e.bgpdump_counts.items()}
         assert {k: int(v) for k, v in rec.get("rows_by_type", {}).items()} == want, e.name
         assert rows_by_type(svc, name) == want, e.name
@@ -108,7 +108,7 @@ def test_ok_files_match_bgpdump_counts(svc: LocalService) -> None:
 def test_jinx_rib_and_2026_updates_done(svc: LocalService) -> None:
     code, rec = svc.upload(shared_mrt_dir() / JINX, JINX_PATH)
     assert code == 0, rec
-    assert rec["status"] == "STATUS_DONE"
+    assert rec["status"] == "DONE"
     assert rec["collector"] == "route-views.jinx"
     assert rec["mrt_type"] == "RIB"
     assert rec["content_encoding"] == "bzip2"
@@ -161,7 +161,7 @@ def test_parallel_uploads_of_one_file_load_once(svc: LocalService) -> None:
     for t in threads:
         t.join()
     assert [c for c, _ in results] == [0, 0, 0], results
-    assert all(r["status"] == "STATUS_DONE" for _, r in results)
+    assert all(r["status"] == "DONE" for _, r in results)
     assert rows_by_type(svc, name) == {"ANNOUNCE": 1238, "WITHDRAW": 116}
 
 
@@ -215,7 +215,7 @@ def test_truncated_rib_keeps_complete_records(svc: LocalService) -> None:
     name = "route-views2/bgpdata/2014.05/RIBS/rib.20140523.0600.bz2"
     code, rec = svc.upload(shared_mrt_dir() / TRUNCATED, name)
     assert code == 0, rec
-    assert rec["status"] == "STATUS_DONE"
+    assert rec["status"] == "DONE"
     assert int(rec["rows_by_type"]["RIB"]) == 270_005
     assert rows_by_type(svc, name) == {"RIB": 270_005}
     assert any(re.search(r"truncat\w* at byte \d+", e) for e in rec["first_errors"]), rec["first_errors"]
@@ -227,7 +227,7 @@ def test_non_mrt_file_fails_clearly_and_raw_is_kept(svc: LocalService, tmp_path:
     name = "route-views.junk/bgpdata/2020.01/UPDATES/updates.20200101.0000.bz2"
     code, rec = svc.upload(junk, name)
     assert code == 1
-    assert rec["status"] == "STATUS_FAILED"
+    assert rec["status"] == "FAILED"
     assert "not an MRT file" in rec["error"] and "converting" in rec["error"]
     with svc.blob_store().open(f"routeviews/{name}") as f:
         assert f.read() == junk.read_bytes()
@@ -515,7 +515,7 @@ def test_200_files_arriving_together_share_few_load_jobs(svc: LocalService, tmp_
     )
     by_name = {f["filename"]: f for f in listed}
     assert set(names) <= set(by_name)
-    assert all(by_name[n]["status"] == "STATUS_DONE" for n in names)
+    assert all(by_name[n]["status"] == "DONE" for n in names)
     load_ids = {lid for n in names for lid in by_name[n]["load_id"].split(",")}
     assert len(load_ids) <= 40, (len(load_ids), took)
     (n_rows,) = svc.query(

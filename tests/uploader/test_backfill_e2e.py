@@ -81,7 +81,7 @@ def test_backfill_uploads_every_file_then_rerun_uploads_nothing(svc: Service, wo
     # The service agrees: every file DONE, in both projects' layouts (all under routeviews here).
     records = svc.records(work["home"])
     assert set(records) == tree.names
-    assert {r["status"] for r in records.values()} == {"STATUS_DONE"}
+    assert {r["status"] for r in records.values()} == {"DONE"}
     collectors = {r["collector"] for r in records.values()}
     assert {"route-views.jinx", "route-views.sydney", "route-views2", "rrc00", "rrc03", "rrc06"} <= collectors
 

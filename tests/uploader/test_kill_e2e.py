@@ -38,7 +38,7 @@ def test_service_killed_half_way_then_rerun_completes_without_duplicates(tmp_pat
         # Kill once a few files are DONE, i.e. half way through the tree.
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            done = [r for r in svc.records(home).values() if r["status"] == "STATUS_DONE"]
+            done = [r for r in svc.records(home).values() if r["status"] == "DONE"]
             if len(done) >= 4:
                 break
             time.sleep(0.3)
@@ -63,7 +63,7 @@ def test_service_killed_half_way_then_rerun_completes_without_duplicates(tmp_pat
 
         records = svc.records(home)
         assert set(records) == archive_tree.names
-        assert {r["status"] for r in records.values()} == {"STATUS_DONE"}
+        assert {r["status"] for r in records.values()} == {"DONE"}
         # No duplicates: every file has exactly the rows its conversion produced, once.
         expected = {
             name: sum(int(v) for v in rec.get("rows_by_type", {}).values()) for name, rec in records.items()
