@@ -21,6 +21,7 @@ import threading
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from rvcloud.metadata.record import FileRecord
 from rvcloud.metadata.store import ListFilter, Mutator, Page, StatusStore
@@ -204,7 +205,16 @@ class SqliteStatusStore(StatusStore):
         return Page(records, token)
 
     def ping(self) -> None:
-        self._con().execute("SELECT 1 FROM file_status LIMIT 1").fetchall()
+        # A fresh connection to the path (mode=rw: a missing file is an error, not a new
+        # empty store), not this thread's open one: an open connection keeps working on
+        # a file that was deleted, moved or whose volume went away, while every later
+        # open (another process, a restart) would not find it.
+        uri = "file:" + quote(str(self.path.resolve())) + "?mode=rw"
+        con = sqlite3.connect(uri, uri=True, timeout=5.0, isolation_level=None)
+        try:
+            con.execute("SELECT 1 FROM file_status LIMIT 1").fetchall()
+        finally:
+            con.close()
 
     def close(self) -> None:
         with self._all_lock:
