@@ -71,7 +71,8 @@ class _Prober:
         done = 0
         while True:
             with self._cond:
-                self._cond.wait_for(lambda: self._closed or self._round > done)
+                while not self._closed and self._round <= done:
+                    self._cond.wait()
                 if self._closed:
                     return
                 done = self._round

@@ -338,10 +338,8 @@ def _publish_time(msg: Any) -> float | None:
     t = getattr(msg, "publish_time", None)
     if t is None:
         return None
-    if hasattr(t, "timestamp"):  # proto-plus gives a datetime
-        ts = float(t.timestamp())
-    else:  # a raw protobuf Timestamp
-        ts = t.seconds + t.nanos / 1e9
+    # proto-plus gives a datetime, a raw protobuf message a Timestamp.
+    ts = float(t.timestamp()) if hasattr(t, "timestamp") else t.seconds + t.nanos / 1e9
     return ts if ts > 0 else None
 
 
@@ -519,10 +517,8 @@ class PubSubBus(EventBus):
         from google.api_core.exceptions import NotFound, PermissionDenied
 
         topic = next(iter(sorted(self._ready)), "rvcloud-ping")
-        try:
+        with contextlib.suppress(NotFound, PermissionDenied):
             self._publisher().get_topic(topic=self.topic_path(topic), timeout=timeout, retry=None)
-        except (NotFound, PermissionDenied):
-            pass
 
     def publish(self, topic: str, data: Mapping[str, Any]) -> str:
         body = json.dumps(dict(data)).encode()

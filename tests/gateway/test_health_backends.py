@@ -89,10 +89,11 @@ def test_health_follows_status_store_and_bus_metrics_count_the_run(tmp_path: Pat
             f.parent.mkdir(parents=True, exist_ok=True)
             f.write_bytes(data)
             files.append(f)
+        target = f"127.0.0.1:{port}"
+        cli = [sys.executable, "-m", "rvcloud.cli", "upload", "--no-wait", "-q"]
         for f in files:
             r = subprocess.run(
-                [sys.executable, "-m", "rvcloud.cli", "upload", "--no-wait", "-q"]
-                + ["-d", f"127.0.0.1:{port}", "-f", str(f)],
+                [*cli, "-d", target, "-f", str(f)],
                 capture_output=True,
                 text=True,
                 timeout=60,
