@@ -97,7 +97,7 @@ def add_backend_args(parser: argparse.ArgumentParser) -> None:
 
 
 def add_worker_args(parser: argparse.ArgumentParser, *, stage: str, lease_seconds: float) -> None:
-    """Flags every worker stage has: retry budget and lease length, then the backends."""
+    """Flags every worker stage has: retry budget, lease length, metrics, then the backends."""
     parser.add_argument(
         "--max-attempts",
         type=int,
@@ -110,4 +110,10 @@ def add_worker_args(parser: argparse.ArgumentParser, *, stage: str, lease_second
         default=lease_seconds,
         help=f"a file's claim lapses this long after its {stage} stops renewing it (it died)",
     )
+    parser.add_argument(
+        "--metrics-port",
+        type=int,
+        help="serve Prometheus /metrics on this HTTP port (0: any free port; default: no endpoint)",
+    )
+    parser.add_argument("--metrics-addr", default="0.0.0.0", help="address of the metrics endpoint")
     add_backend_args(parser)

@@ -7,6 +7,7 @@ import sys
 
 from rvcloud.backends.bus.consume import run_until_signalled
 from rvcloud.backends.factory import open_blob_store, open_event_bus, open_status_store
+from rvcloud.backends.metrics import MetricsServer, StageMetrics
 from rvcloud.backends.settings import Settings, add_worker_args
 from rvcloud.converter_worker.worker import Converter
 
@@ -17,6 +18,10 @@ def main(argv: list[str] | None = None) -> int:
     add_worker_args(p, stage="converter", lease_seconds=60.0)
     args = p.parse_args(argv)
     s = Settings.from_args(args)
+    metrics = StageMetrics("converter")
+    if args.metrics_port is not None:
+        server = MetricsServer(metrics.registry, args.metrics_port, args.metrics_addr)
+        print(f"converter: metrics on port {server.port}", file=sys.stderr, flush=True)
     bus = open_event_bus(s.bus)
     conv = Converter(
         open_blob_store(s.blob),
@@ -25,6 +30,7 @@ def main(argv: list[str] | None = None) -> int:
         topic_converted=s.topic_converted,
         max_attempts=args.max_attempts,
         lease_seconds=args.lease_seconds,
+        metrics=metrics,
     )
     return run_until_signalled(
         "converter",

@@ -12,12 +12,14 @@ import io
 import logging
 import os
 import socket
+import time
 import uuid
 from collections.abc import Mapping
 from typing import IO, Any
 
 from rvcloud.backends.blob.base import BlobStore, BlobWriter
 from rvcloud.backends.bus.base import EventBus, Message
+from rvcloud.backends.metrics import StageMetrics
 from rvcloud.converter_worker.convert import ConvertResult, convert_stream
 from rvcloud.metadata import stages
 from rvcloud.metadata.record import FileRecord
@@ -38,6 +40,7 @@ class _BlobOutput(io.RawIOBase):
     def __init__(self, writer: BlobWriter) -> None:
         super().__init__()
         self._w = writer
+        self.written = 0  # bytes, for the output-bytes metric
 
     def writable(self) -> bool:
         return True
@@ -45,6 +48,7 @@ class _BlobOutput(io.RawIOBase):
     def write(self, data: bytes | bytearray | memoryview) -> int:  # type: ignore[override]
         mv = memoryview(data)
         self._w.write(mv)
+        self.written += mv.nbytes
         return mv.nbytes
 
 
@@ -58,14 +62,26 @@ class Converter:
         topic_converted: str,
         lease_seconds: float = 60.0,
         max_attempts: int = 5,
+        metrics: StageMetrics | None = None,
     ) -> None:
         self.blobs, self.bus, self.status = blobs, bus, status
         self.topic_converted = topic_converted
         self.lease_seconds = lease_seconds
         self.max_attempts = max_attempts
+        self.metrics = metrics if metrics is not None else StageMetrics("converter")
         self.worker_id = f"converter-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
 
     def handle(self, msg: Message) -> None:
+        m = self.metrics
+        m.received(msg)
+        m.in_flight(1)
+        try:
+            self._handle(msg)
+        finally:
+            m.in_flight(-1)
+
+    def _handle(self, msg: Message) -> None:
+        m = self.metrics
         d: Mapping[str, Any] = msg.data
         project, filename, sha = str(d["project"]), str(d["filename"]), str(d["sha256"])
         owner = f"{self.worker_id}-{uuid.uuid4().hex[:6]}"
@@ -80,11 +96,14 @@ class Converter:
             lease_seconds=self.lease_seconds,
         )
         if rec is None:
+            m.file("skipped")
             self._maybe_republish(project, filename, sha, d)
             return
+        started = time.monotonic()
         raw_key = self.blobs.key_for_uri(rec.raw_uri)
         outputs: dict[str, BlobWriter] = {}
         buffers: list[io.BufferedWriter] = []
+        sinks: list[_BlobOutput] = []
 
         def open_output(table: str) -> IO[bytes]:
             w = self.blobs.writer(
@@ -93,7 +112,8 @@ class Converter:
                 metadata={"project": project, "source_file": filename, "sha256": sha, "table": table},
             )
             outputs[table] = w
-            buffers.append(io.BufferedWriter(_BlobOutput(w), buffer_size=1 << 20))  # type: ignore[arg-type]
+            sinks.append(_BlobOutput(w))
+            buffers.append(io.BufferedWriter(sinks[-1], buffer_size=1 << 20))  # type: ignore[arg-type]
             return buffers[-1]
 
         progress_stats: list[DecodeStats] = []
@@ -128,6 +148,8 @@ class Converter:
                 w.abort()
             err = f"{project}/{filename}: stage converting: not an MRT file: {e}"
             log.warning("%s", err)
+            m.error("not_mrt")
+            m.file("failed")
             stages.fail(self.status, project, filename, sha, owner, err)
             return
         except Exception as e:
@@ -135,6 +157,8 @@ class Converter:
                 w.abort()
             log.exception("converting %s/%s failed (attempt %d)", project, filename, msg.attempt)
             err = f"{project}/{filename}: stage converting: {type(e).__name__}: {e}"
+            m.error(type(e).__name__)
+            m.file("failed" if msg.attempt >= self.max_attempts else "retry")
             if msg.attempt >= self.max_attempts:
                 # Last attempt: the file says FAILED and why; raising sends the event to
                 # the dead-letter topic, where operators can replay it after a fix.
@@ -146,8 +170,14 @@ class Converter:
 
         done = stages.finish(self.status, project, filename, sha, owner, _converted(result, uris))
         if done is None:
+            m.file("skipped")
             log.info("%s/%s changed while converting; result dropped", project, filename)
             return
+        m.duration("convert", time.monotonic() - started)
+        m.file("done", rec.size)
+        for table, n in result.rows_by_table.items():
+            m.rows(table, n)
+        m.output_bytes(sum(s.written for s in sinks))
         self.bus.publish(
             self.topic_converted,
             {

@@ -3,18 +3,17 @@
 Each ``GatewayMetrics`` owns its registry (not prometheus_client's global one) so that
 several gateways in one test process do not collide. Files by status and stage are
 not exported here: they are a property of the status store, not of a replica, and
-belong to a single exporter (see the worker metrics task).
+the loader exports them (``rvcloud_files``, see :mod:`rvcloud.backends.metrics`).
 """
 
 from __future__ import annotations
 
-import threading
-from wsgiref.simple_server import WSGIServer
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from rvcloud.backends import metrics as shared
 
 # Uploads of MRT files take from milliseconds (small UPDATES) to minutes (large RIBs).
-_DURATION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800)
+_DURATION_BUCKETS = shared.DURATION_BUCKETS
 
 
 class GatewayMetrics:
@@ -68,16 +67,8 @@ class GatewayMetrics:
         self.serving = Gauge("rvcloud_gateway_serving", "1 while the health service says SERVING", registry=r)
 
 
-class MetricsServer:
-    """The HTTP endpoint (``/metrics``) for a registry; ``port`` 0 picks a free one."""
+class MetricsServer(shared.MetricsServer):
+    """The HTTP endpoint (``/metrics``) of a gateway's metrics; ``port`` 0 picks a free one."""
 
     def __init__(self, metrics: GatewayMetrics, port: int, addr: str = "0.0.0.0") -> None:
-        server, thread = start_http_server(port, addr=addr, registry=metrics.registry)
-        self._server: WSGIServer = server
-        self._thread: threading.Thread = thread
-        self.port: int = int(server.server_port)
-
-    def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
+        super().__init__(metrics.registry, port, addr)

@@ -8,6 +8,7 @@ import sys
 from rvcloud.backends.bus.batch import subscribe_batch
 from rvcloud.backends.bus.consume import run_until_signalled
 from rvcloud.backends.factory import open_blob_store, open_event_bus, open_status_store, open_warehouse
+from rvcloud.backends.metrics import FileCountsCollector, MetricsServer, StageMetrics
 from rvcloud.backends.settings import Settings, add_worker_args
 from rvcloud.loader_worker.worker import Loader
 from rvcloud.metadata.sweeper import Sweeper
@@ -31,16 +32,30 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--stale-after", type=float, default=300.0, help="an unleased file untouched this long is stuck"
     )
+    p.add_argument(
+        "--file-counts-every",
+        type=float,
+        default=30.0,
+        help="with --metrics-port: seconds between counts of unfinished and failed files by stage "
+        "(rvcloud_files; 0: not exported, e.g. on all but one loader replica)",
+    )
     add_worker_args(p, stage="loader", lease_seconds=120.0)
     args = p.parse_args(argv)
     s = Settings.from_args(args)
     blobs = open_blob_store(s.blob)
     status = open_status_store(s.status)
+    metrics = StageMetrics("loader")
+    if args.metrics_port is not None:
+        if args.file_counts_every > 0:
+            metrics.registry.register(FileCountsCollector(status, refresh=args.file_counts_every))
+        server = MetricsServer(metrics.registry, args.metrics_port, args.metrics_addr)
+        print(f"loader: metrics on port {server.port}", file=sys.stderr, flush=True)
     loader = Loader(
         open_warehouse(s.warehouse, blobs),
         status,
         max_attempts=args.max_attempts,
         lease_seconds=args.lease_seconds,
+        metrics=metrics,
     )
     loader.warehouse.ensure_tables()
     bus = open_event_bus(s.bus)

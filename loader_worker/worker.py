@@ -22,10 +22,12 @@ import hashlib
 import logging
 import os
 import socket
+import time
 import uuid
 from dataclasses import dataclass
 
 from rvcloud.backends.bus.base import Message
+from rvcloud.backends.metrics import StageMetrics
 from rvcloud.backends.warehouse.base import Warehouse
 from rvcloud.metadata import stages
 from rvcloud.metadata.record import FileRecord
@@ -45,6 +47,7 @@ class _Claimed:
     avro: dict[str, str]
     owner: str
     replaces: bool
+    size: int  # raw MRT bytes, for the metrics
 
 
 def batch_load_id(table: str, members: list[_Claimed]) -> str:
@@ -60,14 +63,25 @@ class Loader:
         *,
         lease_seconds: float = 300.0,
         max_attempts: int = 5,
+        metrics: StageMetrics | None = None,
     ) -> None:
         self.warehouse, self.status = warehouse, status
         self.lease_seconds = lease_seconds
         self.max_attempts = max_attempts
+        self.metrics = metrics if metrics is not None else StageMetrics("loader")
         self.worker_id = f"loader-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
 
     def handle_batch(self, msgs: list[Message]) -> set[str]:
         """Load the files of ``msgs``; returns the ids of messages to redeliver."""
+        for msg in msgs:
+            self.metrics.received(msg)
+        self.metrics.in_flight(len(msgs))
+        try:
+            return self._handle_batch(msgs)
+        finally:
+            self.metrics.in_flight(-len(msgs))
+
+    def _handle_batch(self, msgs: list[Message]) -> set[str]:
         claimed = [c for c in (self._claim(m) for m in msgs) if c is not None]
         if not claimed:
             return set()
@@ -101,12 +115,15 @@ class Loader:
             lease_seconds=self.lease_seconds,
         )
         if rec is None:
+            self.metrics.file("skipped")
             return None  # a duplicate or late event: another loader has it or it is done
         # Rows to delete first: an older loaded version's, or this version's own from an
         # earlier attempt that may have landed in one table but not the other.
         replaces = bool(rec.replaced_sha256) or rec.attempts > 1 or bool(rec.load_id)
         avro = dict(d.get("avro", {}))
-        c = _Claimed(msg, project, filename, sha, str(d.get("upload_id", "")), avro, owner, replaces)
+        c = _Claimed(
+            msg, project, filename, sha, str(d.get("upload_id", "")), avro, owner, replaces, rec.size
+        )
         if rec.load_id and all(self.warehouse.applied(lid) for lid in rec.load_id.split(",")):
             # A dead loader's job landed before it could say so: finish, do not reload.
             self._done(c, rec.load_id.split(","))
@@ -127,11 +144,15 @@ class Loader:
         # A load of a large batch outlives the claim's lease: keep every file's lease
         # alive, or the sweeper would hand the files to another loader mid-load.
         first, rest = batch[0], [(c.project, c.filename, c.owner) for c in batch[1:]]
+        started = time.monotonic()
         with stages.Heartbeat(
             self.status, first.project, first.filename, first.owner, self.lease_seconds, more=rest
         ):
             for table, uris, replace, lid in plan:
-                self.warehouse.load(table, uris, replace_sources=replace, load_id=lid)
+                result = self.warehouse.load(table, uris, replace_sources=replace, load_id=lid)
+                if not result.already_applied:
+                    self.metrics.rows(table, result.rows)
+        self.metrics.duration("load", time.monotonic() - started)
         for c in batch:
             self._done(c, [lid for table, _, _, lid in plan if table in c.avro])
         log.info("loaded %d file(s) with %d job(s)", len(batch), len(plan))
@@ -162,11 +183,14 @@ class Loader:
             r.error = ""
 
         if stages.finish(self.status, c.project, c.filename, c.sha256, c.owner, apply) is not None:
+            self.metrics.file("done", c.size)
             log.info("loaded %s/%s into %s", c.project, c.filename, ",".join(tables) or "(no rows)")
 
     def _failed(self, c: _Claimed, e: Exception) -> set[str]:
         log.error("loading %s/%s failed (attempt %d): %s", c.project, c.filename, c.msg.attempt, e)
         err = f"{c.project}/{c.filename}: stage loading: {type(e).__name__}: {e}"
+        self.metrics.error(type(e).__name__)
+        self.metrics.file("failed" if c.msg.attempt >= self.max_attempts else "retry")
         if c.msg.attempt >= self.max_attempts:
             # FAILED with the reason, and the event goes on to the dead-letter topic.
             stages.fail(self.status, c.project, c.filename, c.sha256, c.owner, err)
