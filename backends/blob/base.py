@@ -4,15 +4,25 @@ Keys are validated object keys (``rvcloud.metadata.archive_path.validate_key``),
 filesystem paths.
 A writer makes nothing visible until ``commit()``; ``abort()`` (or an exception inside
 the ``with`` block) leaves no trace. Committing replaces an existing object atomically.
+
+``compose`` concatenates committed objects into a new one (GCS's compose; the file
+store copies). Resumable uploads (``rvcloud.backends.blob.staging``) are built on the
+two: each part of an upload is an ordinary committed object, so a part exists only
+once it was written completely, and the parts become the final object in one step.
 """
 
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import BinaryIO
+
+# Backend-internal intermediate objects (GCS compose rounds). No archive key starts
+# with a dot segment (keys begin with the project name), so none can collide; anything
+# here that outlives its operation is garbage (see ``staging.collect_abandoned``).
+SCRATCH_PREFIX = ".rvcloud-scratch/"
 
 
 class BlobNotFound(KeyError):
@@ -26,6 +36,9 @@ class BlobInfo:
     uri: str
     content_type: str = "application/octet-stream"
     metadata: Mapping[str, str] = field(default_factory=dict)
+    # Unix seconds of the last write (0.0 when the writer does not know it yet); what
+    # age-based clean-up of abandoned upload parts goes by.
+    updated: float = 0.0
 
 
 class BlobWriter(abc.ABC):
@@ -64,6 +77,22 @@ class BlobStore(abc.ABC):
         content_type: str = "application/octet-stream",
         metadata: Mapping[str, str] | None = None,
     ) -> BlobWriter: ...
+
+    @abc.abstractmethod
+    def compose(
+        self,
+        key: str,
+        sources: Sequence[str],
+        content_type: str = "application/octet-stream",
+        metadata: Mapping[str, str] | None = None,
+    ) -> BlobInfo:
+        """Make ``key`` the concatenation of the committed objects ``sources``, in order.
+
+        Like a writer's commit: atomic, replaces an existing ``key``, and nothing is
+        visible under ``key`` if it fails. The sources are left as they are (they may be
+        deleted afterwards without touching the result) and may be repeated. Raises
+        BlobNotFound when a source does not exist and ValueError for no sources.
+        """
 
     @abc.abstractmethod
     def open(self, key: str) -> BinaryIO:

@@ -34,6 +34,16 @@ opened (a concurrent replace cannot give a torn read; reading on after the old v
 is gone fails instead), always download raw bytes (``raw_download``: no decompressive
 transcoding), and check CRC32C when a read reaches the end of the object sequentially.
 
+Compose
+-------
+``compose`` uses GCS's server-side compose (no data passes through the gateway). One
+call takes at most 32 sources, so more are composed in rounds: groups of 32 become
+intermediate objects under ``SCRATCH_PREFIX`` (a name no writer key can have, see
+``rvcloud.backends.blob.base``), which are composed again until 32 or fewer remain;
+the intermediates are deleted at the end (one left by a crash is garbage for
+``staging.collect_abandoned``). The final call carries ``ifGenerationMatch`` like a
+writer, and the result is checked against the sum of the source sizes.
+
 Emulator gaps (fake-gcs-server v1.54, see ``../shared/docs/emulators.md`` §5 and
 ``tests/cloud/test_gcs_specifics.py``): it ignores ``ifGenerationMatch`` on resumable
 uploads (only multipart uploads get 412), and it finalises an upload on a status query,
@@ -51,13 +61,14 @@ import os
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, BinaryIO
 from urllib.parse import parse_qs, urlsplit
 
 import google_crc32c
 
-from rvcloud.backends.blob.base import BlobInfo, BlobNotFound, BlobStore, BlobWriter
+from rvcloud.backends.blob.base import SCRATCH_PREFIX, BlobInfo, BlobNotFound, BlobStore, BlobWriter
 from rvcloud.metadata.archive_path import InvalidKey, validate_key
 
 log = logging.getLogger(__name__)
@@ -67,6 +78,7 @@ DEFAULT_CHUNK_SIZE = 8 * 1024 * 1024
 CHUNK_MULTIPLE = 256 * 1024  # resumable chunks must be multiples of 256 KiB
 MAX_NAME = 1024  # bytes in a GCS object name
 READ_CHUNK_SIZE = 16 * 1024 * 1024
+MAX_COMPOSE_SOURCES = 32  # per compose request (GCS limit)
 # HTTP statuses worth retrying a chunk for (per the GCS retry strategy guide).
 _RETRYABLE = frozenset({408, 429, 500, 502, 503, 504})
 _CHUNK_TRIES = 8
@@ -523,12 +535,14 @@ class GcsBlobStore(BlobStore):
 
     def _info(self, blob: Any) -> BlobInfo:
         key = str(blob.name)[len(self._prefix) :]
+        updated = blob.updated
         return BlobInfo(
             key=key,
             size=int(blob.size or 0),
             uri=self.uri(key),
             content_type=str(blob.content_type or DEFAULT_CONTENT_TYPE),
             metadata=dict(blob.metadata or {}),
+            updated=updated.timestamp() if updated is not None else 0.0,
         )
 
     def _get(self, key: str) -> Any:
@@ -555,6 +569,71 @@ class GcsBlobStore(BlobStore):
         except BlobNotFound:
             generation = 0
         return _GcsBlobWriter(self, key, content_type, md, generation)
+
+    def compose(
+        self,
+        key: str,
+        sources: Sequence[str],
+        content_type: str = DEFAULT_CONTENT_TYPE,
+        metadata: Mapping[str, str] | None = None,
+    ) -> BlobInfo:
+        from google.api_core.exceptions import NotFound
+
+        self._check(key)
+        if not sources:
+            raise ValueError(f"compose of {key!r}: no sources")
+        for src in sources:
+            self._check(src)
+        md = dict(metadata or {})
+        try:
+            generation = int(self._get(key).generation)
+        except BlobNotFound:
+            generation = 0
+        names = [self._name(src) for src in sources]
+        scratch: list[str] = []
+        run = uuid.uuid4().hex
+        try:
+            try:
+                sizes = {src: int(self._get(src).size or 0) for src in dict.fromkeys(sources)}
+                expected = sum(sizes[src] for src in sources)
+                while len(names) > MAX_COMPOSE_SOURCES:
+                    # One round: every group of 32 becomes one intermediate object.
+                    merged: list[str] = []
+                    for i in range(0, len(names), MAX_COMPOSE_SOURCES):
+                        group = names[i : i + MAX_COMPOSE_SOURCES]
+                        if len(group) == 1:
+                            merged.append(group[0])
+                            continue
+                        tmp = f"{self._prefix}{SCRATCH_PREFIX}compose-{run}-{len(scratch):05d}"
+                        scratch.append(tmp)
+                        self._bucket.blob(tmp).compose(
+                            [self._bucket.blob(n) for n in group], if_generation_match=0
+                        )
+                        merged.append(tmp)
+                    names = merged
+                dest = self._blob(key)
+                dest.content_type = content_type
+                dest.metadata = md or None
+                dest.compose([self._bucket.blob(n) for n in names], if_generation_match=generation)
+            except NotFound as e:
+                raise BlobNotFound(f"compose of {self.uri(key)}: a source is missing: {e}") from e
+            except Exception as e:
+                if _is_precondition_failed(e):
+                    raise StaleReplace(
+                        f"{self.uri(key)} changed while it was being composed; the newer version was kept"
+                    ) from e
+                raise
+        finally:
+            for tmp in scratch:
+                with contextlib.suppress(Exception):
+                    self._bucket.delete_blob(tmp)
+        if int(dest.size or 0) != expected:
+            with contextlib.suppress(Exception):
+                self._bucket.delete_blob(dest.name, generation=dest.generation)
+            raise BlobChecksumMismatch(
+                f"compose of {self.uri(key)}: result has {dest.size} bytes, the sources {expected}"
+            )
+        return self._info(dest)
 
     def open(self, key: str) -> BinaryIO:
         self._check(key)

@@ -23,3 +23,5 @@ class BlobBackend:
     store: BlobStore
     # Names of temporary/in-progress objects the backend still holds (must end empty).
     temp_files: Callable[[], list[str]]
+    # A second handle on the same storage, as another gateway replica opens it.
+    reopen: Callable[[], BlobStore] | None = None

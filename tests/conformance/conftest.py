@@ -44,16 +44,19 @@ def blob_backend(request: pytest.FixtureRequest, tmp_path: Path) -> BlobBackend:
     if request.param == "file":
         store = FileBlobStore(tmp_path / "blobs")
         tmp_dir = tmp_path / "blobs" / ".tmp"
-        return BlobBackend(store, lambda: sorted(os.listdir(tmp_dir)))
+        return BlobBackend(
+            store, lambda: sorted(os.listdir(tmp_dir)), reopen=lambda: FileBlobStore(tmp_path / "blobs")
+        )
     if request.param == "gcs":
         from rvcloud.backends.blob.gcs import GcsBlobStore
 
         request.getfixturevalue("gcs_emulator")  # started only when a gcs test runs
         # 1 MiB chunks, so the 5 MiB test really streams a multi-chunk resumable upload
         # (its "temp files" are the open upload sessions).
-        gcs = GcsBlobStore.from_url(f"gs://{_unique('rvc')}?chunk_size={1 << 20}")
+        url = f"gs://{_unique('rvc')}?chunk_size={1 << 20}"
+        gcs = GcsBlobStore.from_url(url)
         gcs.ensure_bucket()
-        return BlobBackend(gcs, gcs.uploads_in_progress)
+        return BlobBackend(gcs, gcs.uploads_in_progress, reopen=lambda: GcsBlobStore.from_url(url))
     raise AssertionError(request.param)
 
 
