@@ -8,7 +8,7 @@ errors to exit codes are the same everywhere.
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Final, cast
 from urllib.parse import urlsplit
@@ -121,14 +121,21 @@ def open_channel(endpoint: Endpoint, *, ca_file: str | None = None) -> grpc.Chan
 class GatewayClient:
     """Typed calls to the gateway (the generated stub has no type annotations).
 
-    ``token`` (RVCLOUD_TOKEN) is sent as ``authorization: Bearer ...`` metadata on every
-    call; a gateway started with ``--auth tokens`` or ``--auth google`` checks it and
-    the project of every call.
+    ``token`` is sent as ``authorization: Bearer ...`` metadata on every call: a static
+    token (RVCLOUD_TOKEN), or a callable asked before each call (a Google ID token
+    source, which refreshes the token before it expires); a gateway started with
+    ``--auth tokens`` or ``--auth google`` checks it and the project of every call.
     """
 
-    def __init__(self, channel: grpc.Channel, *, token: str | None = None) -> None:
+    def __init__(self, channel: grpc.Channel, *, token: str | Callable[[], str] | None = None) -> None:
         self._stub = gateway_pb2_grpc.GatewayStub(channel)  # type: ignore[no-untyped-call]
-        self._metadata: tuple[tuple[str, str], ...] = (("authorization", f"Bearer {token}"),) if token else ()
+        self._token = token
+
+    @property
+    def _metadata(self) -> tuple[tuple[str, str], ...]:
+        # Computed per call, so a long-lived client always sends an unexpired ID token.
+        token = self._token() if callable(self._token) else self._token
+        return (("authorization", f"Bearer {token}"),) if token else ()
 
     def get_file(
         self, project: str, filename: str, *, timeout: float = CALL_TIMEOUT

@@ -5,8 +5,8 @@ and the names are the same everywhere, and ``rvcloud config show`` can print the
 effective value of each setting and where it came from (secrets masked).
 
 The file is TOML with flat keys named like the settings below (``endpoint``,
-``project``, ``workers``, ``token``, ``ca``, ``state_dir``, ``settle``, ``timeout``,
-``retry_attempts``, ...). It is ``--config FILE``, else ``$RVCLOUD_CONFIG``, else the
+``project``, ``workers``, ``token``, ``id_token_audience``, ``ca``, ``state_dir``,
+``settle``, ``timeout``, ``retry_attempts``, ...). It is ``--config FILE``, else ``$RVCLOUD_CONFIG``, else the
 first that exists of ``$XDG_CONFIG_HOME/rvcloud/config.toml`` (``~/.config/...``) and
 ``/etc/rvcloud/config.toml``. Unknown keys are an error, so a typo does not silently
 fall back to a default.
@@ -112,6 +112,14 @@ OPTIONS: Final[tuple[Option, ...]] = (
     Option("project", "--project", _project, DEFAULT_PROJECT, "archive project"),
     Option("workers", "--workers", _positive_int, DEFAULT_WORKERS, "files hashed / uploaded at once"),
     Option("token", "(none: env or file only)", _text, None, "bearer token sent to the gateway", secret=True),
+    Option(
+        "id_token_audience",
+        "(none: env or file only)",
+        _text,
+        None,
+        "send a Google ID token for this audience (the gateway's URL) instead of token; from "
+        "GOOGLE_APPLICATION_CREDENTIALS or the metadata server (needs rvcloud[gcp])",
+    ),
     Option("ca", "--ca", _path, None, "PEM file of CA certificates for https:// endpoints"),
     Option("state_dir", "--state", _path, None, "hash cache and watch journal (default ~/.cache/rvcloud)"),
     Option(
@@ -161,7 +169,14 @@ class Settings:
         return float(self.values["timeout"])
 
     @property
-    def token(self) -> str | None:
+    def token(self) -> str | Callable[[], str] | None:
+        """What to send as the bearer token: the static ``token``, or -- when
+        ``id_token_audience`` is set -- a callable that returns a fresh Google ID token."""
+        audience = self.values.get("id_token_audience")
+        if audience:
+            from rvcloud.cli.credentials import id_token_source
+
+            return id_token_source(str(audience))
         value = self.values["token"]
         return str(value) if value else None
 
@@ -254,6 +269,15 @@ def resolve(args: argparse.Namespace | None = None, env: Mapping[str, str] | Non
         else:
             values[opt.name] = opt.default
             sources[opt.name] = "default"
+    if values.get("token") and values.get("id_token_audience"):
+        raise UsageError(
+            f"token ({sources['token']}) and id_token_audience ({sources['id_token_audience']}) "
+            "both set: use one way to authenticate"
+        )
+    if values.get("id_token_audience"):
+        from rvcloud.cli.credentials import check_installed
+
+        check_installed()
     return Settings(values, sources, path if file_values or required else None)
 
 
@@ -294,6 +318,8 @@ A config file (TOML, flat keys):
   project = "routeviews"
   workers = 8
   token = "..."            # or RVCLOUD_TOKEN; printed masked
+  # or, for a gateway with --auth google (e.g. on Cloud Run), instead of token:
+  # id_token_audience = "https://ingest-abc123-uc.a.run.app"
   ca = "/etc/rvcloud/ca.pem"
   state_dir = "/var/lib/rvcloud"
   settle = 60
