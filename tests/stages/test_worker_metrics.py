@@ -15,7 +15,7 @@ import sys
 import time
 import urllib.request
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import duckdb
@@ -110,9 +110,9 @@ def pipeline(tmp_path: Path) -> Iterator[dict[str, object]]:
                 p.wait()
 
 
-def _wait(pred: object, what: str, timeout: float = 60.0) -> None:
+def _wait(pred: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
-    while not pred():  # type: ignore[operator]
+    while not pred():
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.1)
