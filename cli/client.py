@@ -169,6 +169,22 @@ class GatewayClient:
         )
         return list(reply.files)
 
+    def query_write_status(
+        self, project: str, filename: str, sha256: str, size: int, *, timeout: float = CALL_TIMEOUT
+    ) -> gateway_pb2.QueryWriteStatusResponse:
+        """How many leading bytes of this upload the service has committed (resumable uploads).
+
+        A gateway older than resumable uploads answers UNIMPLEMENTED; the caller then
+        sends the whole file.
+        """
+        req = gateway_pb2.QueryWriteStatusRequest(
+            project=project, filename=filename, sha256=sha256, size=size
+        )
+        return cast(
+            gateway_pb2.QueryWriteStatusResponse,
+            self._stub.QueryWriteStatus(req, timeout=timeout, metadata=self._metadata),
+        )
+
     def upload(
         self, requests: Iterator[gateway_pb2.UploadRequest], *, timeout: float | None
     ) -> gateway_pb2.UploadResponse:

@@ -5,6 +5,12 @@ DONE with the same SHA-256, otherwise streamed in 1 MiB chunks read lazily from 
 (memory stays constant whatever the file size), and then followed until the service
 has stored, converted and loaded it. ``upload_file`` is the reusable core; the entry
 points add argument parsing and output.
+
+Uploads resume (``send_with_retry``): when a stream is cut (UNAVAILABLE, a broken
+connection) or runs out of time (DEADLINE_EXCEEDED), the retry asks the gateway
+(``QueryWriteStatus``, answered by any replica from the blob store) how many bytes it
+has committed and sends only the rest. A new run of the command asks too, for files
+large enough to have been staged, so an interrupted ``upload`` re-run continues.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ import os
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final
 
 import grpc
@@ -53,6 +59,16 @@ __all__ = ["DEFAULT_PROJECT", "DEFAULT_TIMEOUT", "UploadOutcome", "upload_file",
 # a long conversion does not hammer the status store.
 POLL_FIRST: Final = 0.5
 POLL_MAX: Final = 2.0
+
+# A first attempt asks for committed bytes only for files above the gateway's default
+# part size: smaller ones are never staged in parts (with the default configuration),
+# and a backfill of many small files should not pay a round trip each. Retries always ask.
+RESUME_QUERY_MIN_SIZE: Final = 16 * 1024 * 1024
+
+# How long a retry waits for the service to finish with the cut stream before resuming
+# (``resume_offset``), and how often it asks meanwhile.
+RESUME_SETTLE: Final = 2.0
+SETTLE_POLL: Final = 0.1
 
 _DONE: Final = gateway_pb2.STATUS_DONE
 _FAILED: Final = gateway_pb2.STATUS_FAILED
@@ -101,8 +117,21 @@ def file_digest(f: io.BufferedReader, progress: Progress) -> tuple[str, int]:
     return h.hexdigest(), size
 
 
+@dataclass(slots=True)
+class SendStats:
+    """What ``send_with_retry`` did: Upload calls made, file bytes handed to gRPC, resume points."""
+
+    attempts: int = 0
+    bytes_sent: int = 0
+    resumed_at: list[int] = field(default_factory=list)
+
+
 def _upload_requests(
-    f: io.BufferedReader, header: gateway_pb2.UploadHeader, offset: int, progress: Progress
+    f: io.BufferedReader,
+    header: gateway_pb2.UploadHeader,
+    offset: int,
+    progress: Progress,
+    stats: SendStats | None = None,
 ) -> Iterator[gateway_pb2.UploadRequest]:
     """Header, then bytes ``offset`` to ``header.size`` in 1 MiB chunks read on demand.
 
@@ -119,19 +148,40 @@ def _upload_requests(
             break  # the file shrank since hashing; the gateway reports the mismatch
         yield gateway_pb2.UploadRequest(chunk=chunk)
         sent += len(chunk)
+        if stats is not None:
+            stats.bytes_sent += len(chunk)
         progress.advance(sent)
 
 
-def resume_offset(client: GatewayClient, header: gateway_pb2.UploadHeader) -> int:
-    """Where a retried upload of ``header`` may continue: today always 0 (from the start).
+def resume_offset(client: GatewayClient, header: gateway_pb2.UploadHeader, *, settle: float = 0.0) -> int:
+    """Where an upload of ``header`` continues: the bytes the service has committed.
 
-    The hook for resumable uploads (the production-service issue): once the gateway
-    keeps a cut stream's bytes and says how many it holds for (project, filename,
-    sha256), this asks it and ``send_from`` continues from there. Every retry path
-    (``send_with_retry``, so ``upload``, ``backfill`` and ``watch``) already goes
-    through here.
+    ``header.size`` when the service already holds the whole file (the Upload then
+    carries no chunk and gets already_done / already_in_progress); 0 for an empty file
+    and for a gateway that predates resumable uploads (UNIMPLEMENTED). Other errors
+    propagate, so a gateway that is down is retried like the upload itself.
+
+    ``settle`` (seconds): while the service still reports a stream of this upload in
+    progress -- normally our own cut stream, whose replica is still committing the
+    bytes it received -- ask again for up to this long, so the resume starts after
+    them. A replica that died keeps its lease until it expires; the resume then takes
+    it over after ``settle`` (see ``send_from``'s ``resume``).
     """
-    return 0
+    if header.size == 0:
+        return 0
+    deadline = time.monotonic() + settle
+    while True:
+        try:
+            st = client.query_write_status(header.project, header.filename, header.sha256, header.size)
+        except grpc.RpcError as e:
+            if rpc_code(e) == grpc.StatusCode.UNIMPLEMENTED:
+                return 0
+            raise
+        if st.complete:
+            return header.size
+        if not st.in_progress or time.monotonic() >= deadline:
+            return min(max(st.committed_size, 0), header.size)
+        time.sleep(SETTLE_POLL)
 
 
 def send_from(
@@ -142,18 +192,30 @@ def send_from(
     *,
     progress: Progress,
     timeout: float | None,
+    resume: bool = False,
+    stats: SendStats | None = None,
 ) -> gateway_pb2.UploadResponse:
     """One Upload call sending ``path``'s bytes from ``offset`` on, after ``header``.
 
-    Only ``offset == 0`` is accepted until the protocol can name a resume point (see
-    ``resume_offset``); the reading side already starts anywhere.
+    ``offset`` must be what ``resume_offset`` reported (the gateway answers ABORTED
+    otherwise); ``resume`` marks the call as the continuation of this client's own
+    interrupted upload, which takes over its receiving lease on the service. The
+    progress counter starts at ``offset``.
     """
-    if offset != 0:
-        raise ValueError("the gateway protocol cannot resume an upload yet; offset must be 0")
+    if not 0 <= offset <= header.size:
+        raise ValueError(f"offset {offset} outside the file of {header.size} bytes")
+    sent_header = gateway_pb2.UploadHeader()
+    sent_header.CopyFrom(header)
+    sent_header.write_offset = offset
+    sent_header.resume = resume
+    if stats is not None:
+        stats.attempts += 1
     with open(path, "rb") as f:
         progress.start("sending", header.size)
+        if offset:
+            progress.advance(offset)
         try:
-            return client.upload(_upload_requests(f, header, offset, progress), timeout=timeout)
+            return client.upload(_upload_requests(f, sent_header, offset, progress, stats), timeout=timeout)
         finally:
             progress.finish()
 
@@ -171,21 +233,38 @@ def send_with_retry(
     retrier: Retrier,
     progress: Progress,
     timeout: float | None,
+    stats: SendStats | None = None,
 ) -> gateway_pb2.UploadResponse:
     """Upload ``path`` under ``header``, retrying transient errors under ``retrier``'s policy.
 
+    Every retry resumes: it asks the service for the committed bytes and sends the
+    rest, taking over the interrupted upload's lease (``resume``). The first attempt
+    asks too for files above ``RESUME_QUERY_MIN_SIZE`` (an earlier run may have been
+    cut). ``timeout`` bounds each Upload call; a call that runs out of time keeps what
+    it committed, so a retry continues rather than starting again.
+
     DATA_LOSS (size or SHA-256 mismatch on the service) is permanent unless the file
     changed since it was hashed: then ``header`` is updated in place to the new content
-    and the upload is tried again, within the same budget.
+    and the upload is tried again, within the same budget. A resumed upload that fails
+    the SHA-256 check is tried once more from byte 0 (the service discards the parts it
+    resumed from: they were not this file).
     """
+    stats = stats if stats is not None else SendStats()
+    last_offset = 0
+    restarted = False
 
     def retryable(e: grpc.RpcError) -> bool:
+        nonlocal restarted
         if is_transient(e):
             return True
         if rpc_code(e) != grpc.StatusCode.DATA_LOSS:
             return False
         sha256, size = _rehash(path)
         if (sha256, size) == (header.sha256, header.size):
+            if last_offset > 0 and not restarted:
+                restarted = True
+                progress.warn(f"{header.filename}: the resumed upload failed its check; sending it whole")
+                return True
             return False  # the same bytes again would fail the same way
         progress.warn(f"{header.filename}: changed while uploading; sending the new content")
         header.sha256, header.size = sha256, size
@@ -195,8 +274,29 @@ def send_with_retry(
         progress.warn(f"{header.filename}: {rpc_text(e)}; retry {n} in {pause:.1f} s")
 
     def attempt() -> gateway_pb2.UploadResponse:
+        nonlocal last_offset
+        retry = stats.attempts > 0
+        if retry:
+            offset = resume_offset(client, header, settle=RESUME_SETTLE)
+        else:
+            offset = resume_offset(client, header) if header.size > RESUME_QUERY_MIN_SIZE else 0
+        if offset:
+            stats.resumed_at.append(offset)
+            if offset < header.size:
+                progress.note(
+                    f"{header.filename}: resuming at {human_size(offset)} of {human_size(header.size)} "
+                    "(committed on the service)"
+                )
+        last_offset = offset
         return send_from(
-            client, path, header, resume_offset(client, header), progress=progress, timeout=timeout
+            client,
+            path,
+            header,
+            offset,
+            progress=progress,
+            timeout=timeout,
+            resume=retry,
+            stats=stats,
         )
 
     return retrier.call(attempt, on_retry=on_retry, retryable=retryable)
@@ -269,6 +369,7 @@ def upload_file(
     progress: Progress,
     timeout: float,
     retrier: Retrier | None = None,
+    convert: bool = True,
 ) -> UploadOutcome:
     """Upload ``path`` as ``filename`` of ``project`` and, if ``wait``, follow it to DONE/FAILED.
 
@@ -306,6 +407,7 @@ def upload_file(
         progress=progress,
         timeout=timeout,
         retrier=retrier,
+        convert=convert,
     )
 
 
@@ -321,17 +423,22 @@ def upload_hashed(
     progress: Progress,
     timeout: float,
     retrier: Retrier,
+    convert: bool = True,
 ) -> UploadOutcome:
     """Send a file whose SHA-256 and size are known, then (if ``wait``) follow it to DONE/FAILED.
 
     The reusable core of ``upload`` and ``backfill``/``watch`` (which learn the hash from
-    their cache and ask CheckFiles instead of GetFile first).
+    their cache and ask CheckFiles instead of GetFile first). ``convert=False`` keeps
+    only the raw file (DONE once stored).
     """
     header = gateway_pb2.UploadHeader(
-        filename=filename, project=project, sha256=sha256, size=size, convert=True
+        filename=filename, project=project, sha256=sha256, size=size, convert=convert
     )
     started = time.monotonic()
-    reply = send_with_retry(client, path, header, retrier=retrier, progress=progress, timeout=timeout)
+    stats = SendStats()
+    reply = send_with_retry(
+        client, path, header, retrier=retrier, progress=progress, timeout=timeout, stats=stats
+    )
     seconds = time.monotonic() - started
     if reply.already_done:
         return UploadOutcome(reply.file, already_done=True)
@@ -341,9 +448,7 @@ def upload_hashed(
         rate = header.size / (1024 * 1024) / max(seconds, 1e-6)
         took = f"{seconds:.2f}" if seconds < 1 else f"{seconds:.1f}"
         progress.note(f"uploaded {filename}: {human_size(header.size)} in {took} s ({rate:,.1f} MiB/s)")
-    outcome = UploadOutcome(
-        reply.file, bytes_sent=0 if reply.already_in_progress else header.size, seconds=seconds
-    )
+    outcome = UploadOutcome(reply.file, bytes_sent=stats.bytes_sent, seconds=seconds)
     if wait:
         outcome.record, outcome.timed_out = _wait_until_final(
             client,
@@ -451,6 +556,11 @@ def add_upload_arguments(parser: argparse.ArgumentParser) -> None:
         help="return once the file is stored; do not wait for conversion and loading",
     )
     parser.add_argument(
+        "--no-convert",
+        action="store_true",
+        help="keep only the raw file on the service: no conversion or loading (DONE once stored)",
+    )
+    parser.add_argument(
         "--json", action="store_true", help="print the final status record as one JSON object"
     )
     parser.add_argument(
@@ -532,6 +642,7 @@ def run_upload(args: argparse.Namespace) -> int:
                 progress=progress,
                 timeout=timeout,
                 retrier=Retrier(settings.retry_policy),
+                convert=not args.no_convert,
             )
     except grpc.RpcError as e:
         progress.finish()

@@ -35,6 +35,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds without a chunk after which an upload counts as abandoned (another may take over)",
     )
     p.add_argument(
+        "--part-size",
+        type=int,
+        default=16 << 20,
+        help="bytes per staged part of a resumable upload; larger files are staged in parts this size "
+        "(the same on every replica)",
+    )
+    p.add_argument(
+        "--parts-max-age",
+        type=float,
+        default=7 * 24 * 3600.0,
+        help="seconds after which the staged parts of an abandoned upload are deleted (default a week)",
+    )
+    p.add_argument(
         "--shutdown-grace",
         type=float,
         default=30.0,
@@ -112,6 +125,8 @@ def main(argv: list[str] | None = None) -> int:
         health_interval=args.health_interval,
         health_timeout=args.health_timeout,
         shutdown_grace=args.shutdown_grace,
+        part_size=args.part_size,
+        parts_max_age=args.parts_max_age,
     )
     app = GatewayApp(config, blobs, bus, status, authenticator=authenticator)
     try:

@@ -44,6 +44,8 @@ class GatewayConfig:
     health_interval: float = 5.0
     health_timeout: float = 3.0  # a backend check that takes longer counts as down
     shutdown_grace: float = 30.0
+    part_size: int = 16 << 20  # staged parts of resumable uploads (same on every replica)
+    parts_max_age: float = 7 * 24 * 3600.0  # parts of uploads idle this long are deleted
 
 
 def load_server_credentials(cert_file: str, key_file: str) -> grpc.ServerCredentials:
@@ -83,6 +85,8 @@ class GatewayApp:
             max_uploads=config.max_uploads,
             retry_after_ms=config.retry_after_ms,
             metrics=self.metrics,
+            part_size=config.part_size,
+            parts_max_age_s=config.parts_max_age,
         )
         self.server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=config.max_workers, thread_name_prefix="gateway-rpc"),
@@ -129,6 +133,7 @@ class GatewayApp:
             self.metrics_server = MetricsServer(self.metrics, c.metrics_port, c.metrics_addr)
         self.server.start()
         self.health.start()
+        self.service.start_janitor()
         log.info(
             "listening on %s (%s, auth %s, metrics %s)",
             c.listen,
@@ -142,6 +147,7 @@ class GatewayApp:
         """NOT_SERVING, refuse new calls, let in-flight ones finish within the grace period."""
         grace = self.config.shutdown_grace if grace is None else grace
         self.health.stop()
+        self.service.stop_janitor()
         log.info("shutting down: in-flight calls have %g s to finish", grace)
         self.server.stop(grace=grace).wait()
         if self.metrics_server is not None:

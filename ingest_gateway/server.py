@@ -5,6 +5,19 @@ memory at a time), verifies size and SHA-256, commits the raw object atomically,
 records the file as *stored* and publishes a ``stored`` event for the converter. It
 never decodes MRT itself, so replicas stay cheap and stateless: all state lives in the
 blob store, the status store and the bus.
+
+Resumable uploads (``QueryWriteStatus`` and ``UploadHeader.write_offset``, after
+google.bytestream): a file larger than one part (16 MiB by default) is written as
+staged parts (``rvcloud.backends.blob.staging``), each committed to the blob store as
+soon as it is full. A cut stream loses at most the part in flight; the client asks
+any replica for the committed size and sends the rest. The replica that continues
+re-reads the committed parts from the blob store to hash them (hashlib's running
+state cannot be saved, and keeping it on one replica would tie the upload to it), so
+the SHA-256 checked at the end covers the whole file, exactly as composed. A resumed
+stream (``resume``) takes over the receiving lease of the same sha256 and size even
+before it expires: the replica holding it may be gone. The replica that lost the lease
+notices within a second (its progress write is refused) and stops; its parts never
+overwrite the new stream's (see the staging module on part keys).
 """
 
 from __future__ import annotations
@@ -21,7 +34,9 @@ from typing import Any, NoReturn
 
 import grpc
 
-from rvcloud.backends.blob.base import BlobStore, BlobWriter
+from rvcloud.backends.blob import staging
+from rvcloud.backends.blob.base import BlobNotFound, BlobStore, BlobWriter
+from rvcloud.backends.blob.staging import Part, UploadSession
 from rvcloud.backends.bus.base import EventBus
 from rvcloud.ingest_gateway import logs
 from rvcloud.ingest_gateway.metrics import GatewayMetrics
@@ -99,9 +114,15 @@ class GatewayService(pb_grpc.GatewayServicer):
         max_uploads: int = 0,
         retry_after_ms: int = 2000,
         metrics: GatewayMetrics | None = None,
+        part_size: int = staging.DEFAULT_PART_SIZE,
+        parts_max_age_s: float = staging.DEFAULT_MAX_AGE_S,
     ) -> None:
         """``max_uploads`` bounds concurrent uploads on this replica (0: only by the thread
-        pool); beyond it Upload answers RESOURCE_EXHAUSTED with a ``retry-after-ms`` hint."""
+        pool); beyond it Upload answers RESOURCE_EXHAUSTED with a ``retry-after-ms`` hint.
+
+        ``part_size`` is the size of the staged parts of resumable uploads (every
+        replica behind one load balancer must use the same); parts of uploads idle for
+        ``parts_max_age_s`` are deleted by ``collect_abandoned_parts``."""
         self.blobs, self.bus, self.status = blobs, bus, status
         self.topic_stored = topic_stored
         self.max_file_size = max_file_size
@@ -110,6 +131,44 @@ class GatewayService(pb_grpc.GatewayServicer):
         self.retry_after_ms = retry_after_ms
         self.metrics = metrics if metrics is not None else GatewayMetrics()
         self._slots = threading.BoundedSemaphore(max_uploads) if max_uploads > 0 else None
+        staging.part_size_for(0, part_size)  # refuses a non-positive size now, not mid-upload
+        self.part_size = part_size
+        self.parts_max_age_s = parts_max_age_s
+        self._janitor_stop = threading.Event()
+        self._janitor: threading.Thread | None = None
+
+    def _session(self, project: str, filename: str, sha256: str, size: int) -> UploadSession:
+        return UploadSession(self.blobs, project, filename, sha256, size, part_size=self.part_size)
+
+    # ---- abandoned parts -----------------------------------------------------------
+
+    def collect_abandoned_parts(self) -> int:
+        """Delete staged parts of uploads idle for ``parts_max_age_s``; returns how many."""
+        return staging.collect_abandoned(self.blobs, self.parts_max_age_s)
+
+    def start_janitor(self, interval_s: float = 3600.0) -> None:
+        """Run ``collect_abandoned_parts`` every ``interval_s`` in a daemon thread.
+
+        Every replica may run it: deletes are idempotent, and a session is judged by its
+        newest part, so an upload in progress anywhere is never touched.
+        """
+        if self._janitor is not None:
+            return
+
+        def loop() -> None:
+            while not self._janitor_stop.wait(interval_s):
+                try:
+                    n = self.collect_abandoned_parts()
+                    if n:
+                        log.info("deleted %d parts of abandoned uploads", n)
+                except Exception:
+                    log.exception("collecting abandoned upload parts failed")
+
+        self._janitor = threading.Thread(target=loop, name="gateway-parts-janitor", daemon=True)
+        self._janitor.start()
+
+    def stop_janitor(self) -> None:
+        self._janitor_stop.set()
 
     # ---- Upload --------------------------------------------------------------------
 
@@ -161,14 +220,39 @@ class GatewayService(pb_grpc.GatewayServicer):
         logs.bind(project=project, file=filename)
         upload_id = uuid.uuid4().hex
         convert = h.convert if h.HasField("convert") else True
+        session = self._session(project, filename, h.sha256, h.size)
+        committed: list[Part] = []
+        if h.write_offset > 0 and not self._holds(project, filename, h.sha256, h.size):
+            # Checked before the claim, so a stale offset changes nothing anywhere. Parts
+            # only appear (or all go at once when another stream commits), so the chain
+            # listed here stays valid for this stream.
+            try:
+                committed = session.committed() if session.staged else []
+            except Exception as e:
+                log.exception("listing the parts of %s/%s failed", project, filename)
+                _abort(context, grpc.StatusCode.UNAVAILABLE, f"{project}/{filename}: listing parts: {e}")
+            have = sum(p.size for p in committed)
+            if have != h.write_offset:
+                _abort(
+                    context,
+                    grpc.StatusCode.ABORTED,
+                    f"{project}/{filename}: stage receiving: cannot resume at byte {h.write_offset}: "
+                    f"the service has committed {have} bytes of this upload (ask QueryWriteStatus)",
+                )
 
         def claim(rec: FileRecord | None) -> FileRecord | None:
             now = time.time()
             if rec is not None and rec.sha256 == h.sha256:
                 if rec.status == "DONE":
                     return None
-                receiving_alive = rec.stage == "receiving" and rec.lease_until > now
-                if rec.status == "IN_PROGRESS" and (rec.stage != "receiving" or receiving_alive):
+                if rec.status == "IN_PROGRESS" and rec.stage != "receiving":
+                    return None  # stored already: nothing left to receive
+                receiving_alive = rec.status == "IN_PROGRESS" and rec.lease_until > now
+                # The same sha256 and size identify the same upload: a stream resuming
+                # it takes the lease over even if the replica holding it has not noticed
+                # (or will never notice) that its stream is gone.
+                takeover = h.resume and rec.size == h.size
+                if receiving_alive and not takeover:
                     return None
             # Remember a version that reached the warehouse (even partly) so the loader
             # deletes its rows first.
@@ -205,7 +289,9 @@ class GatewayService(pb_grpc.GatewayServicer):
             )
 
         try:
-            rec = self._receive(request_iterator, context, project, filename, h, upload_id, convert)
+            rec = self._receive(
+                request_iterator, context, project, filename, h, upload_id, convert, session, committed
+            )
         except _Abort as e:
             self._fail(project, filename, h.sha256, upload_id, e.message)
             _abort(context, e.code, e.message)
@@ -215,6 +301,9 @@ class GatewayService(pb_grpc.GatewayServicer):
             self._fail(project, filename, h.sha256, upload_id, msg)
             _abort(context, grpc.StatusCode.UNAVAILABLE, msg)
         return pb.UploadResponse(file=record_to_proto(rec))
+
+    def _holds(self, project: str, filename: str, sha256: str, size: int) -> bool:
+        return _holds(self.status.get(project, filename), sha256, size)
 
     def _validate_header(self, h: pb.UploadHeader) -> tuple[str, str, Any]:
         bad = grpc.StatusCode.INVALID_ARGUMENT
@@ -228,6 +317,8 @@ class GatewayService(pb_grpc.GatewayServicer):
             raise _Abort(bad, f"{where}: sha256 must be 64 lower-case hex digits")
         if h.size < 0:
             raise _Abort(bad, f"{where}: negative size {h.size}")
+        if not 0 <= h.write_offset <= h.size:
+            raise _Abort(bad, f"{where}: write_offset {h.write_offset} outside the file of {h.size} bytes")
         if h.size > self.max_file_size:
             raise _Abort(
                 bad,
@@ -252,15 +343,77 @@ class GatewayService(pb_grpc.GatewayServicer):
         h: pb.UploadHeader,
         upload_id: str,
         convert: bool,
+        session: UploadSession,
+        committed: list[Part],
     ) -> FileRecord:
+        """Receive the stream (from ``h.write_offset`` on), verify it, commit the raw object.
+
+        ``committed`` is the chain of staged parts before ``write_offset`` (empty for a
+        stream from byte 0). A staged upload writes its own parts after them; a small
+        one streams into one raw writer, as before resumable uploads.
+        """
         where = f"{project}/{filename}: stage receiving"
         hasher = hashlib.sha256()
-        received = 0
-        writer: BlobWriter | None = None
+        received = h.write_offset  # bytes of the file the service has: committed + streamed
+        writer: BlobWriter | None = None  # the raw object's writer, or the current part's
+        part_start = 0
+        parts = list(committed)
+        head = b""  # the file's first bytes: the encoding (magic number)
         encoding = ""
         last_progress = time.monotonic()
         bytes_counter = self.metrics.bytes_received.labels(project)
+        part_writer_id = upload_id[:16]
+
+        def keep_lease(force: bool = False) -> None:
+            # Refresh the receiving lease; a refused refresh means a resumed stream took
+            # this upload over (or it was failed): stop at once, write nothing more.
+            nonlocal last_progress
+            if not force and time.monotonic() - last_progress <= _PROGRESS_EVERY_S:
+                return
+            last_progress = time.monotonic()
+            if not self._progress(project, filename, upload_id, received):
+                raise _Abort(
+                    grpc.StatusCode.ABORTED,
+                    f"{where}: another stream of this upload took over at byte {received}",
+                )
+
+        def keep_partial() -> None:
+            # The stream ended early (cut, cancelled, deadline): the part in progress
+            # holds exactly the bytes received (gRPC delivers whole messages only), so
+            # commit it as a shorter part and a resume loses only what never arrived.
+            # Not for a stream that was taken over, and never worth failing the abort.
+            nonlocal writer
+            if writer is None or not session.staged or received <= part_start:
+                return
+            try:
+                keep_lease(force=True)
+                info = writer.commit()
+            except Exception as e:
+                log.info("not keeping the partial part of %s/%s: %s", project, filename, e)
+                return
+            writer = None
+            parts.append(Part(info.key, part_start, info.size))
+            log.info(
+                "kept %d bytes of %s/%s: committed up to byte %d", info.size, project, filename, received
+            )
+
         try:
+            if committed:
+                # Re-hash what earlier streams committed, from the blob store.
+                done = 0
+                try:
+                    for data in session.read(committed):
+                        if len(head) < 4:
+                            head += data[: 4 - len(head)]
+                        hasher.update(data)
+                        done += len(data)
+                        keep_lease()
+                except BlobNotFound as e:
+                    raise _Abort(
+                        grpc.StatusCode.ABORTED,
+                        f"{where}: a committed part went away after byte {done} ({e}); ask QueryWriteStatus",
+                    ) from None
+                log.info("resuming %s/%s at byte %d of %d", project, filename, received, h.size)
             try:
                 for msg in it:
                     if msg.WhichOneof("part") != "chunk":
@@ -279,37 +432,78 @@ class GatewayService(pb_grpc.GatewayServicer):
                             f"{where}: more data than the declared size {h.size} "
                             f"at byte {received + len(chunk)}",
                         )
-                    if writer is None:
-                        encoding = detect_encoding(chunk[:4])
-                        writer = self._open_writer(project, filename, h, encoding)
+                    if len(head) < 4:
+                        head += chunk[: 4 - len(head)]
                     hasher.update(chunk)
-                    writer.write(chunk)
-                    received += len(chunk)
                     bytes_counter.inc(len(chunk))
-                    if time.monotonic() - last_progress > _PROGRESS_EVERY_S:
-                        last_progress = time.monotonic()
-                        self._progress(project, filename, upload_id, received)
+                    if not session.staged:
+                        if writer is None:
+                            encoding = detect_encoding(chunk[:4])
+                            writer = self._open_writer(project, filename, h, encoding)
+                        writer.write(chunk)
+                        received += len(chunk)
+                        keep_lease()
+                        continue
+                    view = memoryview(chunk)
+                    while view:
+                        if writer is None:
+                            part_start = received
+                            writer = session.open_part(part_start, part_writer_id)
+                        end = session.part_end(part_start)
+                        n = min(len(view), end - received)
+                        writer.write(view[:n])
+                        received += n
+                        view = view[n:]
+                        if received == end:
+                            # Only the lease holder commits parts (a taken-over stream stops).
+                            keep_lease(force=True)
+                            info = writer.commit()
+                            writer = None
+                            parts.append(Part(info.key, part_start, info.size))
+                    keep_lease()
             except grpc.RpcError as e:  # client went away mid-stream
+                keep_partial()
                 raise _Abort(
                     grpc.StatusCode.CANCELLED, f"{where}: stream broken at byte {received}: {e}"
                 ) from None
             if not context.is_active():
+                keep_partial()
                 raise _Abort(grpc.StatusCode.CANCELLED, f"{where}: client cancelled at byte {received}")
             if received != h.size:
+                keep_partial()
                 raise _Abort(
                     grpc.StatusCode.DATA_LOSS, f"{where}: got {received} bytes, header says {h.size}"
                 )
             digest = hasher.hexdigest()
             if digest != h.sha256:
+                if session.staged:
+                    # These parts (this stream's and any it resumed from) are not that
+                    # file: a retry must start from nothing.
+                    session.discard()
                 raise _Abort(
                     grpc.StatusCode.DATA_LOSS,
                     f"{where}: sha256 mismatch after {received} bytes: "
                     f"data has {digest}, header says {h.sha256}",
                 )
-            if writer is None:  # empty file
-                encoding = "none"
-                writer = self._open_writer(project, filename, h, encoding)
-            info = writer.commit()
+            if session.staged:
+                keep_lease(force=True)
+                encoding = detect_encoding(head)
+                info = session.compose(
+                    raw_key(project, filename),
+                    parts,
+                    _CONTENT_TYPES[encoding],
+                    self._raw_metadata(project, filename, h),
+                )
+                if info.size != h.size:
+                    raise _Abort(
+                        grpc.StatusCode.DATA_LOSS,
+                        f"{where}: the composed object has {info.size} bytes, the upload {h.size}",
+                    )
+            else:
+                if writer is None:  # empty file
+                    encoding = "none"
+                    writer = self._open_writer(project, filename, h, encoding)
+                info = writer.commit()
         except BaseException:
             if writer is not None:
                 writer.abort()
@@ -333,6 +527,13 @@ class GatewayService(pb_grpc.GatewayServicer):
         rec, ok = self.status.update(project, filename, stored)
         if not ok or rec is None:
             raise _Abort(grpc.StatusCode.ABORTED, f"{where}: a newer upload of this file took over")
+        if session.staged:
+            # After the record says stored: a crash before this point leaves the parts,
+            # and a retry resumes at the end and composes again instead of re-sending.
+            try:
+                session.discard()
+            except Exception:
+                log.warning("deleting the parts of %s/%s failed (garbage collected later)", project, filename)
         if convert:
             try:
                 self.bus.publish(
@@ -345,23 +546,36 @@ class GatewayService(pb_grpc.GatewayServicer):
                     grpc.StatusCode.UNAVAILABLE, f"{project}/{filename}: stage stored: publish failed: {e}"
                 ) from e
         self.metrics.files_stored_bytes.labels(project).inc(received)
-        log.info("stored %s/%s (%d bytes, %s)", project, filename, received, encoding)
+        log.info(
+            "stored %s/%s (%d bytes, %s%s)",
+            project,
+            filename,
+            received,
+            encoding,
+            f", {len(parts)} parts, resumed at byte {h.write_offset}" if h.write_offset else "",
+        )
         return rec
 
-    def _open_writer(self, project: str, filename: str, h: pb.UploadHeader, encoding: str) -> BlobWriter:
+    def _raw_metadata(self, project: str, filename: str, h: pb.UploadHeader) -> dict[str, str]:
         info = parse_archive_path(project, filename)
-        meta = {
+        return {
             "project": project,
             "collector": info.collector,
             "mrt_type": info.mrt_type,
             "sha256": h.sha256,
             "file_time": str(info.file_time or ""),
         }
+
+    def _open_writer(self, project: str, filename: str, h: pb.UploadHeader, encoding: str) -> BlobWriter:
         return self.blobs.writer(
-            raw_key(project, filename), content_type=_CONTENT_TYPES[encoding], metadata=meta
+            raw_key(project, filename),
+            content_type=_CONTENT_TYPES[encoding],
+            metadata=self._raw_metadata(project, filename, h),
         )
 
-    def _progress(self, project: str, filename: str, upload_id: str, received: int) -> None:
+    def _progress(self, project: str, filename: str, upload_id: str, received: int) -> bool:
+        """Record progress and extend the lease; False when this stream no longer holds it."""
+
         def mutate(rec: FileRecord | None) -> FileRecord | None:
             if rec is None or rec.lease_owner != upload_id:
                 return None
@@ -371,7 +585,8 @@ class GatewayService(pb_grpc.GatewayServicer):
             new.lease_until = new.updated_at + self.stale_receiving_s
             return new
 
-        self.status.update(project, filename, mutate)
+        _, ok = self.status.update(project, filename, mutate)
+        return ok
 
     def _fail(self, project: str, filename: str, sha256: str, upload_id: str, error: str) -> None:
         def mutate(rec: FileRecord | None) -> FileRecord | None:
@@ -391,6 +606,38 @@ class GatewayService(pb_grpc.GatewayServicer):
             log.exception("could not record the failure of %s/%s", project, filename)
 
     # ---- queries -------------------------------------------------------------------
+
+    def QueryWriteStatus(
+        self, request: pb.QueryWriteStatusRequest, context: grpc.ServicerContext
+    ) -> pb.QueryWriteStatusResponse:
+        """Committed bytes of one upload, from the blob store (so any replica can answer)."""
+        bad = grpc.StatusCode.INVALID_ARGUMENT
+        try:
+            project = validate_project(request.project)
+            filename = validate_key(request.filename)
+        except (InvalidKey, ValueError) as e:
+            _abort(context, bad, f"query write status: {request.project}/{request.filename}: {e}")
+        if not _SHA_RE.match(request.sha256):
+            _abort(
+                context,
+                bad,
+                f"query write status: {project}/{filename}: sha256 must be 64 lower-case hex digits",
+            )
+        if request.size < 0:
+            _abort(context, bad, f"query write status: {project}/{filename}: negative size {request.size}")
+        rec = self.status.get(project, filename)
+        if _holds(rec, request.sha256, request.size):
+            return pb.QueryWriteStatusResponse(committed_size=request.size, complete=True)
+        in_progress = (
+            rec is not None
+            and rec.sha256 == request.sha256
+            and rec.size == request.size
+            and rec.status == "IN_PROGRESS"
+            and rec.stage == "receiving"
+            and rec.lease_until > time.time()
+        )
+        session = self._session(project, filename, request.sha256, request.size)
+        return pb.QueryWriteStatusResponse(committed_size=session.committed_size(), in_progress=in_progress)
 
     def GetFile(self, request: pb.GetFileRequest, context: grpc.ServicerContext) -> pb.FileStatus:
         rec = self.status.get(request.project, request.filename)
@@ -448,6 +695,13 @@ class GatewayService(pb_grpc.GatewayServicer):
 
 
 MAX_CHECK_FILES = 1000
+
+
+def _holds(rec: FileRecord | None, sha256: str, size: int) -> bool:
+    """The record says the service has the whole file with this content (stored or later, or DONE)."""
+    if rec is None or rec.sha256 != sha256 or rec.size != size:
+        return False
+    return rec.status == "DONE" or (rec.status == "IN_PROGRESS" and rec.stage != "receiving")
 
 
 def _abort(context: grpc.ServicerContext, code: grpc.StatusCode, message: str) -> NoReturn:

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18rvcloud/v1/gateway.proto\x12\nrvcloud.v1\"+\n\x07\x46ileRef\x12\x10\n\x08\x66ilename\x18\x01 \x01(\t\x12\x0e\n\x06sha256\x18\x02 \x01(\t\"H\n\x11\x43heckFilesRequest\x12\x0f\n\x07project\x18\x01 \x01(\t\x12\"\n\x05\x66iles\x18\x02 \x03(\x0b\x32\x13.rvcloud.v1.FileRef\"n\n\tFileCheck\x12\x10\n\x08\x66ilename\x18\x01 \x01(\t\x12\x0c\n\x04\x64one\x18\x02 \x01(\x08\x12\"\n\x06status\x18\x03 \x01(\x0e\x32\x12.rvcloud.v1.Status\x12\r\n\x05stage\x18\x04 \x01(\t\x12\x0e\n\x06sha256\x18\x05 \x01(\t\":\n\x12\x43heckFilesResponse\x12$\n\x05\x66iles\x18\x01 \x03(\x0b\x32\x15.rvcloud.v1.FileCheck\"q\n\x0cUploadHeader\x12\x10\n\x08\x66ilename\x18\x01 \x01(\t\x12\x0f\n\x07project\x18\x02 \x01(\t\x12\x0e\n\x06sha256\x18\x03 \x01(\t\x12\x0c\n\x04size\x18\x04 \x01(\x03\x12\x14\n\x07\x63onvert\x18\x05 \x01(\x08H\x00\x88\x01\x01\x42\n\n\x08_convert\"T\n\rUploadRequest\x12*\n\x06header\x18\x01 \x01(\x0b\x32\x18.rvcloud.v1.UploadHeaderH\x00\x12\x0f\n\x05\x63hunk\x18\x02 \x01(\x0cH\x00\x42\x06\n\x04part\"i\n\x0eUploadResponse\x12$\n\x04\x66ile\x18\x01 \x01(\x0b\x32\x16.rvcloud.v1.FileStatus\x12\x14\n\x0c\x61lready_done\x18\x02 \x01(\x08\x12\x1b\n\x13\x61lready_in_progress\x18\x03 \x01(\x08\"3\n\x0eGetFileRequest\x12\x0f\n\x07project\x18\x01 \x01(\t\x12\x10\n\x08\x66ilename\x18\x02 \x01(\t\"\xdb\x01\n\x10ListFilesRequest\x12\x0f\n\x07project\x18\x01 \x01(\t\x12\x11\n\tcollector\x18\x02 \x01(\t\x12\x10\n\x08mrt_type\x18\x03 \x01(\t\x12\x0e\n\x06status\x18\x04 \x01(\t\x12\x1b\n\x0e\x66ile_time_from\x18\x05 \x01(\x03H\x00\x88\x01\x01\x12\x19\n\x0c\x66ile_time_to\x18\x06 \x01(\x03H\x01\x88\x01\x01\x12\x11\n\tpage_size\x18\x07 \x01(\x05\x12\x12\n\npage_token\x18\x08 \x01(\tB\x11\n\x0f_file_time_fromB\x0f\n\r_file_time_to\"S\n\x11ListFilesResponse\x12%\n\x05\x66iles\x18\x01 \x03(\x0b\x32\x16.rvcloud.v1.FileStatus\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\xb5\x05\n\nFileStatus\x12\x0f\n\x07project\x18\x01 \x01(\t\x12\x10\n\x08\x66ilename\x18\x02 \x01(\t\x12\"\n\x06status\x18\x03 \x01(\x0e\x32\x12.rvcloud.v1.Status\x12\r\n\x05stage\x18\x04 \x01(\t\x12\x11\n\tcollector\x18\x05 \x01(\t\x12\x10\n\x08mrt_type\x18\x06 \x01(\t\x12\x14\n\x0c\x63ontent_type\x18\x07 \x01(\t\x12\x18\n\x10\x63ontent_encoding\x18\x08 \x01(\t\x12\x0c\n\x04size\x18\t \x01(\x03\x12\x0e\n\x06sha256\x18\n \x01(\t\x12\x11\n\tfile_time\x18\x0b \x01(\x03\x12\x12\n\ncreated_at\x18\x0c \x01(\x01\x12\x12\n\nupdated_at\x18\r \x01(\x01\x12\x16\n\x0e\x62ytes_received\x18\x0e \x01(\x03\x12\x0f\n\x07raw_uri\x18\x0f \x01(\t\x12\x11\n\tavro_uris\x18\x10 \x03(\t\x12\x14\n\x0crecords_read\x18\x11 \x01(\x03\x12<\n\x0crows_by_type\x18\x12 \x03(\x0b\x32&.rvcloud.v1.FileStatus.RowsByTypeEntry\x12\x46\n\x11skipped_by_reason\x18\x13 \x03(\x0b\x32+.rvcloud.v1.FileStatus.SkippedByReasonEntry\x12\x14\n\x0c\x66irst_errors\x18\x14 \x03(\t\x12\x18\n\x10warehouse_tables\x18\x15 \x03(\t\x12\x0f\n\x07load_id\x18\x16 \x01(\t\x12\r\n\x05\x65rror\x18\x17 \x01(\t\x12\x10\n\x08\x61ttempts\x18\x18 \x01(\x05\x1a\x31\n\x0fRowsByTypeEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\x1a\x36\n\x14SkippedByReasonEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01*U\n\x06Status\x12\x0f\n\x0bSTATUS_NONE\x10\x00\x12\x16\n\x12STATUS_IN_PROGRESS\x10\x01\x12\x0f\n\x0bSTATUS_DONE\x10\x02\x12\x11\n\rSTATUS_FAILED\x10\x03\x32\xa2\x02\n\x07Gateway\x12\x41\n\x06Upload\x12\x19.rvcloud.v1.UploadRequest\x1a\x1a.rvcloud.v1.UploadResponse(\x01\x12=\n\x07GetFile\x12\x1a.rvcloud.v1.GetFileRequest\x1a\x16.rvcloud.v1.FileStatus\x12H\n\tListFiles\x12\x1c.rvcloud.v1.ListFilesRequest\x1a\x1d.rvcloud.v1.ListFilesResponse\x12K\n\nCheckFiles\x12\x1d.rvcloud.v1.CheckFilesRequest\x1a\x1e.rvcloud.v1.CheckFilesResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18rvcloud/v1/gateway.proto\x12\nrvcloud.v1\"Z\n\x17QueryWriteStatusRequest\x12\x0f\n\x07project\x18\x01 \x01(\t\x12\x10\n\x08\x66ilename\x18\x02 \x01(\t\x12\x0e\n\x06sha256\x18\x03 \x01(\t\x12\x0c\n\x04size\x18\x04 \x01(\x03\"Y\n\x18QueryWriteStatusResponse\x12\x16\n\x0e\x63ommitted_size\x18\x01 \x01(\x03\x12\x10\n\x08\x63omplete\x18\x02 \x01(\x08\x12\x13\n\x0bin_progress\x18\x03 \x01(\x08\"+\n\x07\x46ileRef\x12\x10\n\x08\x66ilename\x18\x01 \x01(\t\x12\x0e\n\x06sha256\x18\x02 \x01(\t\"H\n\x11\x43heckFilesRequest\x12\x0f\n\x07project\x18\x01 \x01(\t\x12\"\n\x05\x66iles\x18\x02 \x03(\x0b\x32\x13.rvcloud.v1.FileRef\"n\n\tFileCheck\x12\x10\n\x08\x66ilename\x18\x01 \x01(\t\x12\x0c\n\x04\x64one\x18\x02 \x01(\x08\x12\"\n\x06status\x18\x03 \x01(\x0e\x32\x12.rvcloud.v1.Status\x12\r\n\x05stage\x18\x04 \x01(\t\x12\x0e\n\x06sha256\x18\x05 \x01(\t\":\n\x12\x43heckFilesResponse\x12$\n\x05\x66iles\x18\x01 \x03(\x0b\x32\x15.rvcloud.v1.FileCheck\"\x97\x01\n\x0cUploadHeader\x12\x10\n\x08\x66ilename\x18\x01 \x01(\t\x12\x0f\n\x07project\x18\x02 \x01(\t\x12\x0e\n\x06sha256\x18\x03 \x01(\t\x12\x0c\n\x04size\x18\x04 \x01(\x03\x12\x14\n\x07\x63onvert\x18\x05 \x01(\x08H\x00\x88\x01\x01\x12\x14\n\x0cwrite_offset\x18\x06 \x01(\x03\x12\x0e\n\x06resume\x18\x07 \x01(\x08\x42\n\n\x08_convert\"T\n\rUploadRequest\x12*\n\x06header\x18\x01 \x01(\x0b\x32\x18.rvcloud.v1.UploadHeaderH\x00\x12\x0f\n\x05\x63hunk\x18\x02 \x01(\x0cH\x00\x42\x06\n\x04part\"i\n\x0eUploadResponse\x12$\n\x04\x66ile\x18\x01 \x01(\x0b\x32\x16.rvcloud.v1.FileStatus\x12\x14\n\x0c\x61lready_done\x18\x02 \x01(\x08\x12\x1b\n\x13\x61lready_in_progress\x18\x03 \x01(\x08\"3\n\x0eGetFileRequest\x12\x0f\n\x07project\x18\x01 \x01(\t\x12\x10\n\x08\x66ilename\x18\x02 \x01(\t\"\xdb\x01\n\x10ListFilesRequest\x12\x0f\n\x07project\x18\x01 \x01(\t\x12\x11\n\tcollector\x18\x02 \x01(\t\x12\x10\n\x08mrt_type\x18\x03 \x01(\t\x12\x0e\n\x06status\x18\x04 \x01(\t\x12\x1b\n\x0e\x66ile_time_from\x18\x05 \x01(\x03H\x00\x88\x01\x01\x12\x19\n\x0c\x66ile_time_to\x18\x06 \x01(\x03H\x01\x88\x01\x01\x12\x11\n\tpage_size\x18\x07 \x01(\x05\x12\x12\n\npage_token\x18\x08 \x01(\tB\x11\n\x0f_file_time_fromB\x0f\n\r_file_time_to\"S\n\x11ListFilesResponse\x12%\n\x05\x66iles\x18\x01 \x03(\x0b\x32\x16.rvcloud.v1.FileStatus\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\xb5\x05\n\nFileStatus\x12\x0f\n\x07project\x18\x01 \x01(\t\x12\x10\n\x08\x66ilename\x18\x02 \x01(\t\x12\"\n\x06status\x18\x03 \x01(\x0e\x32\x12.rvcloud.v1.Status\x12\r\n\x05stage\x18\x04 \x01(\t\x12\x11\n\tcollector\x18\x05 \x01(\t\x12\x10\n\x08mrt_type\x18\x06 \x01(\t\x12\x14\n\x0c\x63ontent_type\x18\x07 \x01(\t\x12\x18\n\x10\x63ontent_encoding\x18\x08 \x01(\t\x12\x0c\n\x04size\x18\t \x01(\x03\x12\x0e\n\x06sha256\x18\n \x01(\t\x12\x11\n\tfile_time\x18\x0b \x01(\x03\x12\x12\n\ncreated_at\x18\x0c \x01(\x01\x12\x12\n\nupdated_at\x18\r \x01(\x01\x12\x16\n\x0e\x62ytes_received\x18\x0e \x01(\x03\x12\x0f\n\x07raw_uri\x18\x0f \x01(\t\x12\x11\n\tavro_uris\x18\x10 \x03(\t\x12\x14\n\x0crecords_read\x18\x11 \x01(\x03\x12<\n\x0crows_by_type\x18\x12 \x03(\x0b\x32&.rvcloud.v1.FileStatus.RowsByTypeEntry\x12\x46\n\x11skipped_by_reason\x18\x13 \x03(\x0b\x32+.rvcloud.v1.FileStatus.SkippedByReasonEntry\x12\x14\n\x0c\x66irst_errors\x18\x14 \x03(\t\x12\x18\n\x10warehouse_tables\x18\x15 \x03(\t\x12\x0f\n\x07load_id\x18\x16 \x01(\t\x12\r\n\x05\x65rror\x18\x17 \x01(\t\x12\x10\n\x08\x61ttempts\x18\x18 \x01(\x05\x1a\x31\n\x0fRowsByTypeEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\x1a\x36\n\x14SkippedByReasonEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01*U\n\x06Status\x12\x0f\n\x0bSTATUS_NONE\x10\x00\x12\x16\n\x12STATUS_IN_PROGRESS\x10\x01\x12\x0f\n\x0bSTATUS_DONE\x10\x02\x12\x11\n\rSTATUS_FAILED\x10\x03\x32\x81\x03\n\x07Gateway\x12\x41\n\x06Upload\x12\x19.rvcloud.v1.UploadRequest\x1a\x1a.rvcloud.v1.UploadResponse(\x01\x12=\n\x07GetFile\x12\x1a.rvcloud.v1.GetFileRequest\x1a\x16.rvcloud.v1.FileStatus\x12H\n\tListFiles\x12\x1c.rvcloud.v1.ListFilesRequest\x1a\x1d.rvcloud.v1.ListFilesResponse\x12K\n\nCheckFiles\x12\x1d.rvcloud.v1.CheckFilesRequest\x1a\x1e.rvcloud.v1.CheckFilesResponse\x12]\n\x10QueryWriteStatus\x12#.rvcloud.v1.QueryWriteStatusRequest\x1a$.rvcloud.v1.QueryWriteStatusResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,34 +35,38 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_FILESTATUS_ROWSBYTYPEENTRY']._serialized_options = b'8\001'
   _globals['_FILESTATUS_SKIPPEDBYREASONENTRY']._loaded_options = None
   _globals['_FILESTATUS_SKIPPEDBYREASONENTRY']._serialized_options = b'8\001'
-  _globals['_STATUS']._serialized_start=1695
-  _globals['_STATUS']._serialized_end=1780
-  _globals['_FILEREF']._serialized_start=40
-  _globals['_FILEREF']._serialized_end=83
-  _globals['_CHECKFILESREQUEST']._serialized_start=85
-  _globals['_CHECKFILESREQUEST']._serialized_end=157
-  _globals['_FILECHECK']._serialized_start=159
-  _globals['_FILECHECK']._serialized_end=269
-  _globals['_CHECKFILESRESPONSE']._serialized_start=271
-  _globals['_CHECKFILESRESPONSE']._serialized_end=329
-  _globals['_UPLOADHEADER']._serialized_start=331
-  _globals['_UPLOADHEADER']._serialized_end=444
-  _globals['_UPLOADREQUEST']._serialized_start=446
-  _globals['_UPLOADREQUEST']._serialized_end=530
-  _globals['_UPLOADRESPONSE']._serialized_start=532
-  _globals['_UPLOADRESPONSE']._serialized_end=637
-  _globals['_GETFILEREQUEST']._serialized_start=639
-  _globals['_GETFILEREQUEST']._serialized_end=690
-  _globals['_LISTFILESREQUEST']._serialized_start=693
-  _globals['_LISTFILESREQUEST']._serialized_end=912
-  _globals['_LISTFILESRESPONSE']._serialized_start=914
-  _globals['_LISTFILESRESPONSE']._serialized_end=997
-  _globals['_FILESTATUS']._serialized_start=1000
-  _globals['_FILESTATUS']._serialized_end=1693
-  _globals['_FILESTATUS_ROWSBYTYPEENTRY']._serialized_start=1588
-  _globals['_FILESTATUS_ROWSBYTYPEENTRY']._serialized_end=1637
-  _globals['_FILESTATUS_SKIPPEDBYREASONENTRY']._serialized_start=1639
-  _globals['_FILESTATUS_SKIPPEDBYREASONENTRY']._serialized_end=1693
-  _globals['_GATEWAY']._serialized_start=1783
-  _globals['_GATEWAY']._serialized_end=2073
+  _globals['_STATUS']._serialized_start=1917
+  _globals['_STATUS']._serialized_end=2002
+  _globals['_QUERYWRITESTATUSREQUEST']._serialized_start=40
+  _globals['_QUERYWRITESTATUSREQUEST']._serialized_end=130
+  _globals['_QUERYWRITESTATUSRESPONSE']._serialized_start=132
+  _globals['_QUERYWRITESTATUSRESPONSE']._serialized_end=221
+  _globals['_FILEREF']._serialized_start=223
+  _globals['_FILEREF']._serialized_end=266
+  _globals['_CHECKFILESREQUEST']._serialized_start=268
+  _globals['_CHECKFILESREQUEST']._serialized_end=340
+  _globals['_FILECHECK']._serialized_start=342
+  _globals['_FILECHECK']._serialized_end=452
+  _globals['_CHECKFILESRESPONSE']._serialized_start=454
+  _globals['_CHECKFILESRESPONSE']._serialized_end=512
+  _globals['_UPLOADHEADER']._serialized_start=515
+  _globals['_UPLOADHEADER']._serialized_end=666
+  _globals['_UPLOADREQUEST']._serialized_start=668
+  _globals['_UPLOADREQUEST']._serialized_end=752
+  _globals['_UPLOADRESPONSE']._serialized_start=754
+  _globals['_UPLOADRESPONSE']._serialized_end=859
+  _globals['_GETFILEREQUEST']._serialized_start=861
+  _globals['_GETFILEREQUEST']._serialized_end=912
+  _globals['_LISTFILESREQUEST']._serialized_start=915
+  _globals['_LISTFILESREQUEST']._serialized_end=1134
+  _globals['_LISTFILESRESPONSE']._serialized_start=1136
+  _globals['_LISTFILESRESPONSE']._serialized_end=1219
+  _globals['_FILESTATUS']._serialized_start=1222
+  _globals['_FILESTATUS']._serialized_end=1915
+  _globals['_FILESTATUS_ROWSBYTYPEENTRY']._serialized_start=1810
+  _globals['_FILESTATUS_ROWSBYTYPEENTRY']._serialized_end=1859
+  _globals['_FILESTATUS_SKIPPEDBYREASONENTRY']._serialized_start=1861
+  _globals['_FILESTATUS_SKIPPEDBYREASONENTRY']._serialized_end=1915
+  _globals['_GATEWAY']._serialized_start=2005
+  _globals['_GATEWAY']._serialized_end=2390
 # @@protoc_insertion_point(module_scope)

@@ -18,6 +18,28 @@ STATUS_IN_PROGRESS: Status
 STATUS_DONE: Status
 STATUS_FAILED: Status
 
+class QueryWriteStatusRequest(_message.Message):
+    __slots__ = ("project", "filename", "sha256", "size")
+    PROJECT_FIELD_NUMBER: _ClassVar[int]
+    FILENAME_FIELD_NUMBER: _ClassVar[int]
+    SHA256_FIELD_NUMBER: _ClassVar[int]
+    SIZE_FIELD_NUMBER: _ClassVar[int]
+    project: str
+    filename: str
+    sha256: str
+    size: int
+    def __init__(self, project: _Optional[str] = ..., filename: _Optional[str] = ..., sha256: _Optional[str] = ..., size: _Optional[int] = ...) -> None: ...
+
+class QueryWriteStatusResponse(_message.Message):
+    __slots__ = ("committed_size", "complete", "in_progress")
+    COMMITTED_SIZE_FIELD_NUMBER: _ClassVar[int]
+    COMPLETE_FIELD_NUMBER: _ClassVar[int]
+    IN_PROGRESS_FIELD_NUMBER: _ClassVar[int]
+    committed_size: int
+    complete: bool
+    in_progress: bool
+    def __init__(self, committed_size: _Optional[int] = ..., complete: _Optional[bool] = ..., in_progress: _Optional[bool] = ...) -> None: ...
+
 class FileRef(_message.Message):
     __slots__ = ("filename", "sha256")
     FILENAME_FIELD_NUMBER: _ClassVar[int]
@@ -55,18 +77,22 @@ class CheckFilesResponse(_message.Message):
     def __init__(self, files: _Optional[_Iterable[_Union[FileCheck, _Mapping]]] = ...) -> None: ...
 
 class UploadHeader(_message.Message):
-    __slots__ = ("filename", "project", "sha256", "size", "convert")
+    __slots__ = ("filename", "project", "sha256", "size", "convert", "write_offset", "resume")
     FILENAME_FIELD_NUMBER: _ClassVar[int]
     PROJECT_FIELD_NUMBER: _ClassVar[int]
     SHA256_FIELD_NUMBER: _ClassVar[int]
     SIZE_FIELD_NUMBER: _ClassVar[int]
     CONVERT_FIELD_NUMBER: _ClassVar[int]
+    WRITE_OFFSET_FIELD_NUMBER: _ClassVar[int]
+    RESUME_FIELD_NUMBER: _ClassVar[int]
     filename: str
     project: str
     sha256: str
     size: int
     convert: bool
-    def __init__(self, filename: _Optional[str] = ..., project: _Optional[str] = ..., sha256: _Optional[str] = ..., size: _Optional[int] = ..., convert: _Optional[bool] = ...) -> None: ...
+    write_offset: int
+    resume: bool
+    def __init__(self, filename: _Optional[str] = ..., project: _Optional[str] = ..., sha256: _Optional[str] = ..., size: _Optional[int] = ..., convert: _Optional[bool] = ..., write_offset: _Optional[int] = ..., resume: _Optional[bool] = ...) -> None: ...
 
 class UploadRequest(_message.Message):
     __slots__ = ("header", "chunk")

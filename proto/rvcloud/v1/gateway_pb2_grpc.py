@@ -54,6 +54,11 @@ class GatewayStub:
                 request_serializer=rvcloud_dot_v1_dot_gateway__pb2.CheckFilesRequest.SerializeToString,
                 response_deserializer=rvcloud_dot_v1_dot_gateway__pb2.CheckFilesResponse.FromString,
                 _registered_method=True)
+        self.QueryWriteStatus = channel.unary_unary(
+                '/rvcloud.v1.Gateway/QueryWriteStatus',
+                request_serializer=rvcloud_dot_v1_dot_gateway__pb2.QueryWriteStatusRequest.SerializeToString,
+                response_deserializer=rvcloud_dot_v1_dot_gateway__pb2.QueryWriteStatusResponse.FromString,
+                _registered_method=True)
 
 
 class GatewayServicer:
@@ -90,6 +95,14 @@ class GatewayServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def QueryWriteStatus(self, request, context):
+        """How many leading bytes of an upload (identified by project, filename, sha256 and
+        size) the service has committed, so that a cut upload continues from there.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_GatewayServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -112,6 +125,11 @@ def add_GatewayServicer_to_server(servicer, server):
                     servicer.CheckFiles,
                     request_deserializer=rvcloud_dot_v1_dot_gateway__pb2.CheckFilesRequest.FromString,
                     response_serializer=rvcloud_dot_v1_dot_gateway__pb2.CheckFilesResponse.SerializeToString,
+            ),
+            'QueryWriteStatus': grpc.unary_unary_rpc_method_handler(
+                    servicer.QueryWriteStatus,
+                    request_deserializer=rvcloud_dot_v1_dot_gateway__pb2.QueryWriteStatusRequest.FromString,
+                    response_serializer=rvcloud_dot_v1_dot_gateway__pb2.QueryWriteStatusResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -222,6 +240,33 @@ class Gateway:
             '/rvcloud.v1.Gateway/CheckFiles',
             rvcloud_dot_v1_dot_gateway__pb2.CheckFilesRequest.SerializeToString,
             rvcloud_dot_v1_dot_gateway__pb2.CheckFilesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def QueryWriteStatus(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/rvcloud.v1.Gateway/QueryWriteStatus',
+            rvcloud_dot_v1_dot_gateway__pb2.QueryWriteStatusRequest.SerializeToString,
+            rvcloud_dot_v1_dot_gateway__pb2.QueryWriteStatusResponse.FromString,
             options,
             channel_credentials,
             insecure,
