@@ -97,7 +97,7 @@ def add_backend_args(parser: argparse.ArgumentParser) -> None:
 
 
 def add_worker_args(parser: argparse.ArgumentParser, *, stage: str, lease_seconds: float) -> None:
-    """Flags every worker stage has: retry budget, lease length, metrics, then the backends."""
+    """Flags every worker stage has: retry budget, lease length, metrics, logs, then the backends."""
     parser.add_argument(
         "--max-attempts",
         type=int,
@@ -116,4 +116,10 @@ def add_worker_args(parser: argparse.ArgumentParser, *, stage: str, lease_second
         help="serve Prometheus /metrics on this HTTP port (0: any free port; default: no endpoint)",
     )
     parser.add_argument("--metrics-addr", default="0.0.0.0", help="address of the metrics endpoint")
+    parser.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        default="text",
+        help="log line format; json carries request_id, upload_id, project and file as fields",
+    )
     add_backend_args(parser)

@@ -7,6 +7,7 @@ import sys
 
 from rvcloud.backends.bus.consume import run_until_signalled
 from rvcloud.backends.factory import open_blob_store, open_event_bus, open_status_store
+from rvcloud.backends.logs import setup_logging
 from rvcloud.backends.metrics import MetricsServer, StageMetrics
 from rvcloud.backends.settings import Settings, add_worker_args
 from rvcloud.converter_worker.worker import Converter
@@ -17,6 +18,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--concurrency", type=int, default=1, help="files converted at once by this process")
     add_worker_args(p, stage="converter", lease_seconds=60.0)
     args = p.parse_args(argv)
+    setup_logging(args.log_format, process="converter")
     s = Settings.from_args(args)
     metrics = StageMetrics("converter")
     if args.metrics_port is not None:

@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Mapping
 from typing import IO, Any
 
+from rvcloud.backends import logs
 from rvcloud.backends.blob.base import BlobStore, BlobWriter
 from rvcloud.backends.bus.base import EventBus, Message
 from rvcloud.backends.metrics import StageMetrics
@@ -76,7 +77,8 @@ class Converter:
         m.received(msg)
         m.in_flight(1)
         try:
-            self._handle(msg)
+            with logs.scope(**logs.event_fields(msg)):
+                self._handle(msg)
         finally:
             m.in_flight(-1)
 

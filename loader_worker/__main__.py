@@ -8,6 +8,7 @@ import sys
 from rvcloud.backends.bus.batch import subscribe_batch
 from rvcloud.backends.bus.consume import run_until_signalled
 from rvcloud.backends.factory import open_blob_store, open_event_bus, open_status_store, open_warehouse
+from rvcloud.backends.logs import setup_logging
 from rvcloud.backends.metrics import FileCountsCollector, MetricsServer, StageMetrics
 from rvcloud.backends.settings import Settings, add_worker_args
 from rvcloud.loader_worker.worker import Loader
@@ -41,6 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     add_worker_args(p, stage="loader", lease_seconds=120.0)
     args = p.parse_args(argv)
+    setup_logging(args.log_format, process="loader")
     s = Settings.from_args(args)
     blobs = open_blob_store(s.blob)
     status = open_status_store(s.status)

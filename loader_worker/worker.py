@@ -26,6 +26,7 @@ import time
 import uuid
 from dataclasses import dataclass
 
+from rvcloud.backends import logs
 from rvcloud.backends.bus.base import Message
 from rvcloud.backends.metrics import StageMetrics
 from rvcloud.backends.warehouse.base import Warehouse
@@ -82,7 +83,12 @@ class Loader:
             self.metrics.in_flight(-len(msgs))
 
     def _handle_batch(self, msgs: list[Message]) -> set[str]:
-        claimed = [c for c in (self._claim(m) for m in msgs) if c is not None]
+        claimed = []
+        for m in msgs:
+            with logs.scope(**logs.event_fields(m)):
+                c = self._claim(m)
+            if c is not None:
+                claimed.append(c)
         if not claimed:
             return set()
         try:
@@ -172,6 +178,10 @@ class Loader:
         self.status.update(c.project, c.filename, mutate)
 
     def _done(self, c: _Claimed, ids: list[str]) -> None:
+        with logs.scope(**logs.event_fields(c.msg)):
+            self._done_file(c, ids)
+
+    def _done_file(self, c: _Claimed, ids: list[str]) -> None:
         tables: list[str] = [t for t in TABLES if t in c.avro]
 
         def apply(r: FileRecord) -> None:
@@ -187,6 +197,10 @@ class Loader:
             log.info("loaded %s/%s into %s", c.project, c.filename, ",".join(tables) or "(no rows)")
 
     def _failed(self, c: _Claimed, e: Exception) -> set[str]:
+        with logs.scope(**logs.event_fields(c.msg)):
+            return self._failed_file(c, e)
+
+    def _failed_file(self, c: _Claimed, e: Exception) -> set[str]:
         log.error("loading %s/%s failed (attempt %d): %s", c.project, c.filename, c.msg.attempt, e)
         err = f"{c.project}/{c.filename}: stage loading: {type(e).__name__}: {e}"
         self.metrics.error(type(e).__name__)

@@ -70,13 +70,19 @@ def pipeline(tmp_path: Path) -> Iterator[dict[str, object]]:
     gw_port, conv_port, load_port = free_port(), free_port(), free_port()
     cmds = {
         "gateway": ["rvcloud.ingest_gateway", f"--listen=127.0.0.1:{gw_port}"],
-        "converter": ["rvcloud.converter_worker", f"--metrics-port={conv_port}", "--metrics-addr=127.0.0.1"],
+        "converter": [
+            "rvcloud.converter_worker",
+            f"--metrics-port={conv_port}",
+            "--metrics-addr=127.0.0.1",
+            "--log-format=json",
+        ],
         "loader": [
             "rvcloud.loader_worker",
             f"--metrics-port={load_port}",
             "--metrics-addr=127.0.0.1",
             "--batch-seconds=0.5",
             "--file-counts-every=0.1",
+            "--log-format=json",
         ],
     }
     procs: dict[str, subprocess.Popen[bytes]] = {}
