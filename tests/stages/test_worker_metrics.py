@@ -9,6 +9,7 @@ kind, one duration per conversion and one queue-lag sample per event.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -199,3 +200,47 @@ def test_converter_and_loader_metrics_count_the_files(pipeline: dict[str, object
     failed_stage = recs[bad].stage
     assert load[f'rvcloud_files{{stage="{failed_stage}",status="FAILED"}}'] == 1
     assert not any(k.startswith("rvcloud_files{") and 'status="IN_PROGRESS"' in k for k in load)
+
+
+def _json_lines(path: Path) -> list[dict[str, str]]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.startswith("{")]
+
+
+def test_worker_logs_carry_the_file_and_request_id(pipeline: dict[str, object]) -> None:
+    upd = _pick(load_manifest(), rib=False)
+    name = _name(upd, "UPDATES/updates.20200101.0030")
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "rvcloud.cli",
+            "upload",
+            "-q",
+            "--json",
+            "--timeout",
+            "60",
+            "-d",
+            str(pipeline["target"]),
+            "-f",
+            str(upd.path),
+            "--filename",
+            name,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=90,
+        env=_env(),
+    )
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["status"] == "DONE"
+    logs = pipeline["logs"]
+    assert isinstance(logs, dict)
+    conv = [x for x in _json_lines(logs["converter"]) if x["message"].startswith("converted ")]
+    load = [x for x in _json_lines(logs["loader"]) if x["message"].startswith("loaded routeviews/")]
+    assert len(conv) == 1 and len(load) == 1
+    for x in (conv[0], load[0]):
+        assert (x["project"], x["file"]) == ("routeviews", name)
+        assert len(x["request_id"]) >= 8 and len(x["upload_id"]) == 32
+    # The same upload, seen by both stages; each event has its own request id.
+    assert conv[0]["upload_id"] == load[0]["upload_id"]
+    assert conv[0]["request_id"] != load[0]["request_id"]
