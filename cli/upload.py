@@ -447,7 +447,14 @@ def upload_hashed(
     else:
         rate = header.size / (1024 * 1024) / max(seconds, 1e-6)
         took = f"{seconds:.2f}" if seconds < 1 else f"{seconds:.1f}"
-        progress.note(f"uploaded {filename}: {human_size(header.size)} in {took} s ({rate:,.1f} MiB/s)")
+        resumed = (
+            f"; resumed {len(stats.resumed_at)} time(s), {human_size(stats.bytes_sent)} sent"
+            if stats.resumed_at
+            else ""
+        )
+        progress.note(
+            f"uploaded {filename}: {human_size(header.size)} in {took} s ({rate:,.1f} MiB/s{resumed})"
+        )
     outcome = UploadOutcome(reply.file, bytes_sent=stats.bytes_sent, seconds=seconds)
     if wait:
         outcome.record, outcome.timed_out = _wait_until_final(

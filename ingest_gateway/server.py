@@ -398,6 +398,14 @@ class GatewayService(pb_grpc.GatewayServicer):
             )
 
         try:
+            if sum(p.size for p in committed) != h.write_offset:
+                # Only when the record changed between the offset check and the claim
+                # (the file was stored, then failed later): the client must ask again.
+                raise _Abort(
+                    grpc.StatusCode.ABORTED,
+                    f"{where}: cannot resume at byte {h.write_offset}: nothing is committed "
+                    "(ask QueryWriteStatus)",
+                )
             if committed:
                 # Re-hash what earlier streams committed, from the blob store.
                 done = 0

@@ -27,6 +27,15 @@ Keys
 No archive key starts with a dot segment (raw keys begin with the project name), so
 parts never mix with archive objects.
 
+Why parts and not a GCS resumable upload session: a session URL belongs to one object
+write and only its holder knows how far it got; sharing it between replicas would put
+the URL in the status store and tie the design to GCS (the file store has nothing
+like it), and the emulator finalises a session when asked for its status, so the path
+could not be tested. Parts are plain objects: every backend has them, any replica can
+list them, and ``compose`` is server-side on GCS (no data passes through the gateway).
+The cost is one more write of the data on the file store (compose copies) and a few
+object operations per part on GCS.
+
 Abandoned parts
 ---------------
 A client that never comes back leaves parts behind. ``collect_abandoned`` deletes
