@@ -96,6 +96,9 @@ def main(argv: list[str] | None = None) -> int:
     if (args.tls_cert is None) != (args.tls_key is None):
         print("gateway: --tls-cert and --tls-key go together", file=sys.stderr)
         return 2
+    if args.part_size <= 0 or args.parts_max_age <= 0:
+        print("gateway: --part-size and --parts-max-age must be positive", file=sys.stderr)
+        return 2
     try:
         authenticator = make_authenticator(
             args.auth,

@@ -436,6 +436,11 @@ def test_query_resume_and_idempotency(replica: Replica) -> None:
         "bzip2",
     )
     assert replica.blobs.open(RAW_KEY).read() == data
+    raw = replica.blobs.stat(RAW_KEY)
+    assert (raw.content_type, raw.metadata["sha256"]) == (
+        "application/x-bzip2",
+        hashlib.sha256(data).hexdigest(),
+    )
     assert list(replica.blobs.list(PREFIX)) == []
     st = _query(stub, data)
     assert (st.complete, st.committed_size) == (True, len(data))
