@@ -307,6 +307,40 @@ def test_resume_lands_on_another_replica_after_the_first_died(tmp_path: Path) ->
         b.stop()
 
 
+def test_a_killed_cli_run_again_continues_where_it_stopped(tmp_path: Path) -> None:
+    """The uploader itself dies mid-file (SIGKILL); running the same command again asks
+    the gateway what it committed and sends only the rest."""
+    size, part = 64 * MIB, 8 * MIB
+    src = tmp_path / "src" / "rib.bz2"
+    sha = _random_file(src, size)
+    data = tmp_path / "data"
+    gw = GatewayProcess(data, tmp_path / "gateway.log", f"--part-size={part}")
+    first: list[subprocess.Popen[str]] = []
+    proxy = CuttingProxy([gw.port], cut_after=30 * MIB, on_cut=lambda: first[0].kill())
+    try:
+        cmd = [sys.executable, "-m", "rvcloud.cli", "upload", "-f", str(src), "-d", f"127.0.0.1:{proxy.port}"]
+        cmd += ["--project", "routeviews", "--filename", FILENAME, "--no-convert", "--json"]
+        first.append(
+            subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env())
+        )
+        first[0].communicate(timeout=120)
+        assert first[0].returncode == -signal.SIGKILL
+        sent_first = proxy.forwarded
+        r = _cli_upload(src, proxy.port)
+        assert r.returncode == 0, (r.stdout, r.stderr, gw.text()[-3000:])
+        assert json.loads(r.stdout)["sha256"] == sha
+        assert _stored_sha(FileBlobStore(data / "blobs")) == sha
+        [resumed] = [
+            int(x.split(" at byte ")[1].split()[0]) for x in gw.text().splitlines() if "resuming" in x
+        ]
+        assert 30 * MIB - part <= resumed <= sent_first
+        assert "resuming" in r.stderr  # the CLI says so
+        assert size < proxy.forwarded < size + part + 8 * MIB, proxy.per_connection
+    finally:
+        proxy.close()
+        gw.stop()
+
+
 def test_upload_resumes_after_each_deadline(tmp_path: Path) -> None:
     """A link too slow for the per-call timeout: every call ends in DEADLINE_EXCEEDED, keeps
     what it sent (the gateway commits the part in progress), and the next one continues."""
