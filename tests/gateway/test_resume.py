@@ -656,3 +656,45 @@ def test_resume_on_gcs_composes_many_parts(tmp_path: Path, gcs_emulator: object)
         for app in apps:
             app.stop(grace=0)
         status.close()
+
+
+class _Recorder(Progress):
+    def __init__(self) -> None:
+        self.events: list[tuple[str, int]] = []
+
+    def start(self, label: str, total: int) -> None:
+        self.events.append((label, total))
+
+    def advance(self, done: int) -> None:
+        self.events.append(("advance", done))
+
+
+def test_progress_counts_from_the_resumed_offset(replica: Replica, tmp_path: Path) -> None:
+    from rvcloud.cli.upload import resume_offset, send_from
+
+    data = os.urandom(6 * PART + 10)
+    path = tmp_path / "f.bz2"
+    path.write_bytes(data)
+    stub = replica.stub()
+    committed = _cut_upload(stub, data, 2 * PART + CHUNK)
+    header = pb.UploadHeader(
+        filename=FILENAME,
+        project="routeviews",
+        sha256=hashlib.sha256(data).hexdigest(),
+        size=len(data),
+        convert=False,
+    )
+    progress, stats = _Recorder(), SendStats()
+    with grpc.insecure_channel(replica.target) as ch:
+        client = GatewayClient(ch)
+        offset = resume_offset(client, header)
+        assert offset == committed == 2 * PART + CHUNK
+        reply = send_from(
+            client, str(path), header, offset, progress=progress, resume=True, timeout=10, stats=stats
+        )
+    assert reply.file.status == pb.STATUS_DONE
+    done = [n for what, n in progress.events if what == "advance"]
+    assert progress.events[0] == ("sending", len(data))
+    assert done[0] == offset and done[-1] == len(data) and done == sorted(done)
+    assert stats.bytes_sent == len(data) - offset
+    assert header.write_offset == 0  # the caller's header is left as it was
