@@ -517,7 +517,9 @@ def add_gateway_arguments(parser: argparse.ArgumentParser) -> None:
 def add_retry_arguments(parser: argparse.ArgumentParser) -> None:
     """How transient errors (UNAVAILABLE, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED, ABORTED) are retried."""
     group = parser.add_argument_group(
-        "retries", "transient errors are retried with exponential backoff and full jitter"
+        "retries",
+        "transient errors are retried with exponential backoff and full jitter; a retried upload "
+        "resumes from the bytes the service has committed (a cut stream, a deadline)",
     )
     group.add_argument(
         "--retry-attempts",
@@ -574,7 +576,8 @@ def add_upload_arguments(parser: argparse.ArgumentParser) -> None:
         "--timeout",
         type=_positive_seconds,
         metavar="SECONDS",
-        help="give up (exit 3) when sending the file, or waiting for DONE/FAILED, takes longer "
+        help="bound on one send of the file (a send that runs out is retried, resuming where it "
+        "stopped) and on the wait for DONE/FAILED; exit 3 when the retries or the wait run out "
         f"(default {DEFAULT_TIMEOUT:g})",
     )
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress or stage lines on stderr")
