@@ -15,10 +15,11 @@ $(VENV)/.stamp: pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $@
 
-# Debian tools the tests use as oracles (bgpdump) and for parallel bzip2.
+# Debian tools the tests use as oracles (bgpdump), for parallel bzip2, and nginx (the
+# load balancer of tests/e2e/test_cluster.py; the tests run it themselves, no service).
 tools:
-	@command -v bgpdump >/dev/null && command -v lbzip2 >/dev/null || { \
-	  (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bgpdump lbzip2 >/dev/null; }
+	@command -v bgpdump >/dev/null && command -v lbzip2 >/dev/null && test -x /usr/sbin/nginx || { \
+	  (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bgpdump lbzip2 nginx >/dev/null; }
 
 # Local emulators of GCS, Pub/Sub, Datastore and BigQuery (PyPI + the Google Cloud CLI).
 emulators:

@@ -47,6 +47,12 @@ TRANSIENT_CODES: Final = frozenset(
     }
 )
 _TRANSIENT_CODES: Final = TRANSIENT_CODES
+# A load balancer (nginx's grpc_pass, for one) that loses its upstream mid-call -- the
+# gateway replica died -- resets the client's stream with RST_STREAM INTERNAL_ERROR,
+# which gRPC reports as INTERNAL "Stream removed (RST_STREAM ...)". That is the replica
+# going away, not the service's verdict, and every call the CLI makes is idempotent
+# (an upload is keyed by archive path and SHA-256), so it is retried like UNAVAILABLE.
+PROXY_RESET: Final = "RST_STREAM"
 
 _DEFAULT_PORTS: Final = {"http": 80, "https": 443}
 
@@ -212,7 +218,7 @@ def rpc_error_exit(err: grpc.RpcError, endpoint: Endpoint | None = None) -> int:
     elif code == grpc.StatusCode.UNAUTHENTICATED:
         details = f"{details} (the gateway needs a valid token: RVCLOUD_TOKEN or token in the config file)"
     print(f"error: {code.name}: {details}", file=sys.stderr)
-    return EXIT_UNAVAILABLE if code in _TRANSIENT_CODES else EXIT_FAILED
+    return EXIT_UNAVAILABLE if is_transient(err) else EXIT_FAILED
 
 
 _TLS_FAILURE_MARKERS: Final = (
@@ -228,7 +234,12 @@ def _is_tls_failure(details: str) -> bool:
 
 
 def is_transient(err: grpc.RpcError) -> bool:
-    return cast(grpc.Call, err).code() in _TRANSIENT_CODES
+    """A transient code, or a stream reset by a proxy (``PROXY_RESET``)."""
+    call = cast(grpc.Call, err)
+    code = call.code()
+    if code in _TRANSIENT_CODES:
+        return True
+    return code == grpc.StatusCode.INTERNAL and PROXY_RESET in (call.details() or "")
 
 
 def rpc_code(err: grpc.RpcError) -> grpc.StatusCode:
