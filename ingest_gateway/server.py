@@ -9,8 +9,10 @@ blob store, the status store and the bus.
 Resumable uploads (``QueryWriteStatus`` and ``UploadHeader.write_offset``, after
 google.bytestream): a file larger than one part (16 MiB by default) is written as
 staged parts (``rvcloud.backends.blob.staging``), each committed to the blob store as
-soon as it is full. A cut stream loses at most the part in flight; the client asks
-any replica for the committed size and sends the rest. The replica that continues
+soon as it is full. When a stream ends early (cut, cancelled, past its deadline) the
+replica also commits the part in progress as a shorter part, so only bytes that never
+arrived are lost; a replica that dies loses at most its part in progress. The client
+asks any replica for the committed size and sends the rest. The replica that continues
 re-reads the committed parts from the blob store to hash them (hashlib's running
 state cannot be saved, and keeping it on one replica would tie the upload to it), so
 the SHA-256 checked at the end covers the whole file, exactly as composed. A resumed
