@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 SHARED ?= $(abspath ../shared/data/mrt)
 export RVCLOUD_SHARED_MRT := $(SHARED)
 
-.PHONY: venv tools emulators proto test lint demo dev-cloud bench fuzz clean
+.PHONY: venv tools emulators proto test lint demo dev-cloud bench fuzz clean deploy-check
 
 venv: $(VENV)/.stamp
 $(VENV)/.stamp: pyproject.toml
@@ -37,6 +37,13 @@ lint: venv
 
 test: venv tools emulators
 	$(BIN)/python -m pytest -q
+
+# Offline validation of deploy/ (Dockerfiles, Cloud Run, Kubernetes, Terraform; part of
+# `make test` too): hadolint, kubernetes-validate, checkov, HashiCorp's HCL parser and
+# formatter, and drift checks against the code. What it cannot run: deploy/README.md.
+deploy-check: venv
+	PY=$(abspath $(BIN)/python) bash tests/deploy/install_tools.sh
+	$(BIN)/python -m pytest -q tests/deploy
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
