@@ -9,6 +9,7 @@ the test's directory, so nginx runs without touching /etc, /var or /run.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import fcntl
 import json
 import os
@@ -17,15 +18,26 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+# Resolved before any fork: the child must not take the dynamic loader's locks.
+_PRCTL = ctypes.CDLL(None, use_errno=True).prctl if sys.platform == "linux" else None
+_PR_SET_PDEATHSIG = 1
+
 REPO = Path(__file__).resolve().parents[2]
 PRODUCTION_CONF = REPO / "deploy" / "nginx" / "rvcloud-grpc.conf"
 _INSTALL_LOCK = Path("/tmp/rvcloud-nginx-install.lock")
+
+
+def die_with_parent() -> None:
+    """``preexec_fn``: the child gets SIGTERM if the test process dies without stopping it."""
+    if _PRCTL is not None:
+        _PRCTL(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def nginx_binary() -> str | None:
@@ -147,7 +159,9 @@ class Nginx:
         if check.returncode != 0:
             raise AssertionError(f"nginx -t rejects the rendered configuration:\n{check.stderr}")
         with open(self.work / "stderr.log", "wb") as err:
-            self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=err, stderr=err)
+            self.proc = subprocess.Popen(
+                cmd, stdin=subprocess.DEVNULL, stdout=err, stderr=err, preexec_fn=die_with_parent
+            )
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

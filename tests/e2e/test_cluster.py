@@ -7,7 +7,7 @@ front of the replicas. ``rvcloud backfill --workers 8`` sends 50 writer-made MRT
 (RouteViews layout, half RIBs, half UPDATES) through nginx.
 
 While the backfill runs, one gateway replica is SIGKILLed at a moment it is receiving
-an upload (its in-flight gauge says so), after at least 10 files were stored; one
+an upload (``kill_while_receiving``), after at least 10 files were stored; one
 converter is SIGKILLed while it holds a file's conversion lease (the status store names
 the holder's pid). Both kills take the whole process group, as a container kill would.
 
@@ -52,7 +52,7 @@ from rvcloud.cli.client import GatewayClient
 from rvcloud.metadata.record import FileRecord
 from rvcloud.metadata.store import ListFilter, StatusStore
 from rvcloud.mrt.synth import write_synthetic_rib, write_synthetic_updates
-from tests.e2e.nginx import Nginx, install_problem, nginx_binary
+from tests.e2e.nginx import Nginx, die_with_parent, install_problem, nginx_binary
 from tests.e2e.service import cli_env, free_port
 from tests.emulators import PROJECT, CloudEmulators
 from tests.uploader.service import uploader_env
@@ -129,6 +129,7 @@ class Cluster:
         self.work, self.urls = work, urls
         self.flags = [f"--{k.replace('_', '-')}={v}" for k, v in urls.items()]
         self.procs: list[Proc] = []
+        self.nginx: Nginx | None = None
         (work / "logs").mkdir(parents=True)
 
     def spawn(self, name: str, module: str, *args: str) -> Proc:
@@ -141,6 +142,7 @@ class Cluster:
                 stderr=subprocess.STDOUT,
                 env=dict(cli_env(), PYTHONUNBUFFERED="1"),
                 start_new_session=True,  # its own group: a kill takes its helpers too
+                preexec_fn=die_with_parent,
             )
         proc = Proc(name, popen, log)
         self.procs.append(proc)
@@ -150,6 +152,8 @@ class Cluster:
         return "\n".join(p.tail() for p in self.procs)
 
     def stop(self) -> None:
+        if self.nginx is not None:
+            self.nginx.stop()
         for p in self.procs:
             p.stop()
 
@@ -198,6 +202,30 @@ def all_records(status: StatusStore, flt: ListFilter) -> list[FileRecord]:
         token = page.next_page_token
         if not token:
             return out
+
+
+def kill_while_receiving(gateways: list[Gateway], status: StatusStore) -> Gateway | None:
+    """SIGKILL a replica that is in the middle of receiving an upload, if one is now.
+
+    Its in-flight gauge alone is not proof (the upload may finish between the read and
+    the kill), so the replica is frozen (SIGSTOP) first, and killed only if the status
+    store holds a file in stage "receiving" while the other replicas receive nothing:
+    that upload is then the frozen replica's, and the kill cuts it. Otherwise it is
+    thawed (SIGCONT) and the caller tries again.
+    """
+    for g in gateways:
+        if g.metric("rvcloud_gateway_uploads_in_flight") < 1:
+            continue
+        g.proc.signal(signal.SIGSTOP)
+        receiving = [
+            r for r in all_records(status, ListFilter(status="IN_PROGRESS")) if r.stage == "receiving"
+        ]
+        others_idle = all(o.metric("rvcloud_gateway_uploads_in_flight") == 0 for o in gateways if o is not g)
+        if receiving and others_idle:
+            g.proc.signal(signal.SIGKILL)
+            return g
+        g.proc.signal(signal.SIGCONT)
+    return None
 
 
 @pytest.fixture
@@ -262,7 +290,7 @@ def test_two_gateways_behind_nginx_survive_sigkill_of_a_gateway_and_a_converter(
     ]
     loader_args = ["--sweep-every", str(SWEEP_EVERY), "--stale-after", "20", "--batch-seconds", "1"]
     cluster.spawn("loader", "rvcloud.loader_worker", *loader_args)
-    ngx = Nginx(nginx_bin, tmp_path / "nginx", free_port())
+    ngx = cluster.nginx = Nginx(nginx_bin, tmp_path / "nginx", free_port())
     ngx.start([g.addr for g in gateways])
     for g in gateways:
         wait_serving(g.addr, cluster)
@@ -284,12 +312,9 @@ def test_two_gateways_behind_nginx_survive_sigkill_of_a_gateway_and_a_converter(
     while run.poll() is None and time.monotonic() < deadline and not (killed_gateway and killed_converter):
         if killed_gateway is None:
             stored = sum(g.metric("rvcloud_gateway_uploads_total", 'outcome="stored"') for g in gateways)
-            for g in gateways if stored >= 10 else ():
-                # Killed right after its gauge is read: the upload it counts is still streaming.
-                if g.metric("rvcloud_gateway_uploads_in_flight") >= 1:
-                    g.proc.signal(signal.SIGKILL)
-                    killed_gateway, stored_when_killed = g, stored
-                    break
+            if stored >= 10:
+                killed_gateway = kill_while_receiving(gateways, status)
+                stored_when_killed = stored
         if killed_converter is None and time.monotonic() >= next_status_poll:
             next_status_poll = time.monotonic() + 0.2
             for rec in all_records(status, ListFilter(status="IN_PROGRESS")):

@@ -22,7 +22,7 @@ from rvcloud.backends.settings import embedded_urls
 from rvcloud.cli.client import is_transient
 from rvcloud.v1 import gateway_pb2 as pb
 from rvcloud.v1 import gateway_pb2_grpc as pb_grpc
-from tests.e2e.nginx import Nginx, install_problem, nginx_binary
+from tests.e2e.nginx import Nginx, die_with_parent, install_problem, nginx_binary
 from tests.e2e.service import cli_env, free_port
 
 
@@ -46,6 +46,7 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         stdout=log,
         stderr=log,
         env=cli_env(),
+        preexec_fn=die_with_parent,
     )
     try:
         with grpc.insecure_channel(addr) as ch:
