@@ -1,9 +1,10 @@
 terraform {
   required_version = ">= 1.5"
+  # tests/deploy validates against the schema of google 6.50 (deploy/README.md)
   required_providers {
     google = {
       source  = "hashicorp/google"
-      version = ">= 6.0, < 8.0"
+      version = ">= 6.50, < 7.0"
     }
   }
 }

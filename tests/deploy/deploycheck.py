@@ -745,10 +745,85 @@ def tf_defaults(**overrides: Any) -> dict[str, Any]:
 # ---- external tools --------------------------------------------------------------------
 
 
+PROVIDER_SCHEMA = TOOLS / "google-provider-schema.json"
+# Terraform block arguments that are not the resource's own (meta-arguments).
+_META = {"count", "for_each", "depends_on", "provider", "lifecycle"}
+
+
+def check_terraform_schema(
+    dir_: Path = DEPLOY / "terraform", schema_path: Path = PROVIDER_SCHEMA
+) -> list[str]:
+    """What `terraform validate` checks against the provider: every resource and data
+    type exists, every argument and block is one of its schema (blocks written as
+    blocks, arguments as arguments, at every nesting level, `dynamic` included) and
+    every required one is there."""
+    schema = json.loads(schema_path.read_text())
+    ver = schema["provider_version"]
+    types = schema["types"]
+    errs: list[str] = []
+
+    def body(b: dict[str, Any], key: str, where: str, top: bool) -> None:
+        node = types[key]
+        present = set()
+        for k, v in b.items():
+            if k.startswith("__") or (top and k in _META):
+                continue
+            if k == "dynamic":
+                for dyn in v:
+                    for dname, dbody in dyn.items():
+                        name = unquote(dname)
+                        if name not in node["blocks"]:
+                            errs.append(f"{where}: dynamic {name!r} is no block of it (google {ver})")
+                            continue
+                        present.add(name)
+                        for content in dbody.get("content", []):
+                            body(content, node["blocks"][name][0], f"{where}.{name}", False)
+                continue
+            is_block = (
+                isinstance(v, list)
+                and bool(v)
+                and all(isinstance(x, dict) and x.get("__is_block__") for x in v)
+            )
+            if k in node["blocks"]:
+                present.add(k)
+                if not is_block:
+                    errs.append(f"{where}: {k} is a block, written as an argument")
+                    continue
+                for x in v:
+                    body(x, node["blocks"][k][0], f"{where}.{k}", False)
+            elif k in node["attrs"]:
+                present.add(k)
+                if is_block:
+                    errs.append(f"{where}: {k} is an argument, written as a block")
+            else:
+                errs.append(f"{where}: {k!r} is no argument or block of it (google {ver})")
+        for a, required in node["attrs"].items():
+            if required and a not in present:
+                errs.append(f"{where}: required argument {a!r} missing")
+        for blk, (_, required) in node["blocks"].items():
+            if required and blk not in present:
+                errs.append(f"{where}: required block {blk!r} missing")
+
+    tf = terraform(dir_)
+    for kind in ("resource", "data"):
+        for (typ, name), b in tf[kind].items():
+            where = f"{'data.' if kind == 'data' else ''}{typ}.{name}"
+            if typ not in schema[kind]:
+                errs.append(f"{where}: no {kind} type {typ} in google {ver}")
+                continue
+            body(b, schema[kind][typ], where, True)
+    return errs
+
+
 def tools_ready() -> bool:
-    return (TOOLS / "venv" / "bin" / "checkov").exists() and (
-        TOOLS / "node" / "node_modules" / "@cdktf"
-    ).exists()
+    return all(
+        p.exists()
+        for p in (
+            TOOLS / "venv" / "bin" / "checkov",
+            TOOLS / "node" / "node_modules" / "@cdktf",
+            PROVIDER_SCHEMA,
+        )
+    )
 
 
 def install_tools() -> None:

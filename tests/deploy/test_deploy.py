@@ -355,6 +355,43 @@ def test_terraform_parses_and_is_formatted(hcl_errors: list[str]) -> None:
     _no_errors([e for e in hcl_errors if not e.startswith(("ugly.tf:", "bad_syntax.tf:"))])
 
 
+def test_terraform_matches_the_provider_schema(tools: None) -> None:
+    """Resource types, arguments, blocks and required ones, against google 6.50's schema."""
+    _no_errors(dc.check_terraform_schema())
+    schema = json.loads(dc.PROVIDER_SCHEMA.read_text())
+    major, minor = (int(x) for x in schema["provider_version"].split(".")[:2])
+    raw = dc.terraform()["raw"]["versions.tf"]
+    # The constraint admits only the major version the schema is of, from its minor on.
+    assert f'version = ">= {major}.{minor}, < {major + 1}.0"' in raw, raw
+
+
+def test_provider_schema_check_fails_on_broken_copies(tools: None, tmp_path: Path) -> None:
+    tfdir = tmp_path / "terraform"
+    tfdir.mkdir()
+    (tfdir / "x.tf").write_text(
+        'resource "google_storage_bucket" "a" {\n'
+        '  location       = "US"\n'  # no name (required)
+        "  uniform_access = true\n"  # no such argument
+        "  versioning = {\n    enabled = true\n  }\n"  # a block written as an argument
+        '  dynamic "lifecycle" {\n    for_each = []\n    content {}\n  }\n'  # no such block
+        "  lifecycle_rule {\n    condition {\n      age = 1\n    }\n  }\n"  # no action (required)
+        "}\n\n"
+        'resource "google_pubsub_subscripton" "b" {\n  name = "x"\n}\n\n'
+        'data "google_projectz" "c" {\n  project_id = "p"\n}\n'
+    )
+    errs = "\n".join(dc.check_terraform_schema(tfdir))
+    for want in [
+        "google_storage_bucket.a: required argument 'name' missing",
+        "google_storage_bucket.a: 'uniform_access' is no argument or block",
+        "google_storage_bucket.a: versioning is a block, written as an argument",
+        "google_storage_bucket.a: dynamic 'lifecycle' is no block",
+        "google_storage_bucket.a.lifecycle_rule: required block 'action' missing",
+        "google_pubsub_subscripton.b: no resource type",
+        "data.google_projectz.c: no data type",
+    ]:
+        assert want in errs, errs
+
+
 def test_terraform_references_resolve() -> None:
     _no_errors(dc.check_terraform_refs())
 
