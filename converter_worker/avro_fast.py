@@ -42,6 +42,8 @@ from rvcloud.mrt.attributes import (
     decode_attributes,
 )
 from rvcloud.mrt.context import RIB_CACHE_LIMIT, Context, RecordError
+from rvcloud.mrt.decoder import _failure, _rib_run
+from rvcloud.mrt.framing import MAX_RECORD_LEN, PLAUSIBLE_KEYS
 from rvcloud.mrt.nlri import AFI_IPV4, ip_text, ipv4_text, prefix_text
 from rvcloud.mrt.schema import COLUMN_NAMES, COLUMNS, Column, avro_schema
 from rvcloud.mrt.table_dump import RIB_SUBTYPES
@@ -324,6 +326,32 @@ def encode_rib_attrs(raw: bytes, v4: bool) -> bytes | None:
     return b"".join((hops, path, origin, lp, med, comm, large, b"\x00", atomic, agg, b"\x00\x00\x00\x00"))
 
 
+# ---- the optional C accelerator -----------------------------------------------------------
+
+# ``_ribfast`` (converter_worker/_ribfast.c, built by setuptools when a compiler is there)
+# takes over ``_rib_run`` + ``RibFastPath.__call__`` for the common RIB records; see
+# ``RibFastPath.run``. Off with ``RVCLOUD_NO_ACCEL=1`` (read per run) or ``ACCEL = False``.
+_ribfast: types.ModuleType | None
+try:
+    from . import _ribfast as _built
+except ImportError:  # pragma: no cover - built without a compiler
+    _ribfast = None
+else:
+    _built.configure(sorted(PLAUSIBLE_KEYS), MAX_RECORD_LEN)
+    _ribfast = _built
+
+ACCEL = True
+# The accelerator's own encoder of the common attribute sets (a C twin of
+# ``encode_rib_attrs``, compared with it blob by blob in the tests); off: every blob not
+# yet cached is encoded by ``encode_rib_attrs``.
+ACCEL_ATTRS = True
+
+
+def accel_enabled() -> bool:
+    """Whether RIB runs go through the C accelerator (built, and not switched off)."""
+    return _ribfast is not None and ACCEL and not os.environ.get("RVCLOUD_NO_ACCEL")
+
+
 # ---- container file -------------------------------------------------------------------
 
 
@@ -486,6 +514,79 @@ class RibFastPath:
         """Problems found decoding the attribute blob ``raw`` (once per cache miss)."""
         for m in messages:
             ctx.note("attribute_problem", m)
+
+    def run(
+        self, ctx: Context, buf: bytes, pos: int, base: int, idx: int, sub: int, eof: bool, accel: bool
+    ) -> tuple[int, int, int, int, int, int]:
+        """``decoder._rib_run(self, ...)``, through the C accelerator when ``accel``.
+
+        The accelerator frames the same records and writes the same rows for records whose
+        entries are all in bounds, with known peers and attribute blobs that are cached or
+        that ``encode_rib_attrs`` encodes (``_encode_miss``, the same insertion as in
+        ``__call__``); every other record goes through ``__call__`` (``_slow_record``), so
+        notes, skips, errors and the cache policy are this class's. ADD-PATH subtypes and records
+        without a peer table take the Python loop.
+        """
+        peers = ctx.peers
+        afi, _maxbits, addpath, afisafi, cache = self._sub[sub]
+        if not accel or _ribfast is None or peers is None or addpath:
+            return _rib_run(self, ctx, buf, pos, base, idx, sub, eof)
+        if peers is not self._peers:
+            self._peers = peers
+            self._peer_bytes = [self._const + avro_string(ip) + zz(asn) for ip, asn in peers]
+        res: tuple[int, int, int, int, int, int] = _ribfast.rib_run(
+            ctx,
+            buf,
+            pos,
+            base,
+            idx,
+            sub,
+            eof,
+            afi == AFI_IPV4,
+            afisafi,
+            cache,
+            self.cache_limit if FAST_ATTRS_OK and ACCEL_ATTRS else -1,
+            self._encode_miss,
+            self._peer_bytes,
+            self._slow_record,
+            self._sink,
+            BLOCK_ROWS,
+        )
+        return res
+
+    def _encode_miss(self, cache: dict[bytes, bytes], raw: bytes, v4: bool) -> bytes | None:
+        """A blob not in ``cache``, as ``__call__`` treats one first: the common attribute
+        kinds encoded and cached; ``None`` (nothing cached) sends the record to ``__call__``."""
+        if not FAST_ATTRS_OK:
+            return None
+        attr = encode_rib_attrs(raw, v4)
+        if attr is not None:
+            if len(cache) >= self.cache_limit:
+                cache.clear()
+            cache[raw] = attr
+        return attr
+
+    def _sink(self) -> RowSink:
+        w = self._writer
+        if w is None:
+            w = self._writer = self._get_writer()
+        return w
+
+    def _slow_record(
+        self, ctx: Context, buf: bytes, start: int, end: int, sub: int, ts_us: int, idx: int, off: int
+    ) -> int:
+        """One record the accelerator left to Python, accounted as ``_rib_run`` does: rows or 0."""
+        try:
+            res = self(ctx, buf, start, end, sub, ts_us, idx, off)
+        except Exception as e:
+            reason, err = _failure(e, idx, off)
+            ctx.stats.skip(reason)
+            ctx.stats.error(err)
+            return 0
+        if type(res) is int:
+            return res
+        ctx.stats.skip(res)  # type: ignore[arg-type]
+        return 0
 
     def __call__(
         self, ctx: Context, buf: bytes, start: int, end: int, subtype: int, ts_us: int, idx: int, off: int

@@ -17,6 +17,8 @@ starts over and counts a blob again).
 
 Small inputs never start a pool: runs are encoded in-process until one run is at least
 ``PARALLEL_MIN_BYTES`` (a 4 MiB read block is full only in files larger than that).
+With the C accelerator (``avro_fast._ribfast``) the default is no split at all
+(``default_workers``); runs are then framed and encoded by the accelerator in-process.
 """
 
 from __future__ import annotations
@@ -29,10 +31,10 @@ from collections.abc import Callable
 from typing import Final
 
 from rvcloud.mrt.context import RIB_CACHE_LIMIT, Context
-from rvcloud.mrt.decoder import _rib_run
+from rvcloud.mrt.decoder import _rib_frame
 from rvcloud.mrt.stats import DecodeStats
 
-from .avro_fast import AvroContainerWriter, RibFastPath, deflate
+from .avro_fast import AvroContainerWriter, RibFastPath, _ribfast, accel_enabled, deflate
 
 PARALLEL_MIN_BYTES = 1 << 20  # not Final: tests lower it
 # Runs queued per worker: enough to keep workers busy while the parent decompresses.
@@ -45,10 +47,19 @@ _Result = tuple[list[tuple[int, bytes]], int, int, int, list[_Event]]
 
 
 def default_workers() -> int:
-    """Worker processes for the split: ``$RVCLOUD_CONVERT_WORKERS``, else one per available CPU."""
+    """Worker processes for the split: ``$RVCLOUD_CONVERT_WORKERS``; else 1 (no split) with
+    the C accelerator, one per available CPU without it.
+
+    With the accelerator a RIB record costs less than its bzip2 decompression, so one
+    process (decompression in its prefetch thread) is bound by decompression and faster
+    than the split on two cores, which adds the pool's start, the transfer of the runs
+    and attribute sets encoded once per worker (bench/RESULTS.md, step 6).
+    """
     env = os.environ.get("RVCLOUD_CONVERT_WORKERS")
     if env:
         return max(1, int(env))
+    if accel_enabled():
+        return 1
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - not Linux
@@ -104,10 +115,10 @@ _STATE: dict[tuple[str, str, str], tuple[Context, _WorkerRib, _BlockCollector]] 
 
 
 def _work(
-    task: tuple[bytes, int, int, int, int, list[tuple[str, int]], tuple[str, str, str]],
+    task: tuple[bytes, int, int, int, int, list[tuple[str, int]], tuple[str, str, str], bool],
 ) -> _Result:
-    """Encode one run of ``n`` RIB records (worker process)."""
-    data, off, idx, sub, n, peers, ident = task
+    """Encode one run of ``n`` RIB records (worker process; ``accel`` as in the parent)."""
+    data, off, idx, sub, n, peers, ident, accel = task
     state = _STATE.get(ident)
     if state is None:
         _STATE.clear()
@@ -120,7 +131,7 @@ def _work(
     stats.events = []
     if ctx.peers != peers:
         ctx.peers = peers
-    _pos, _idx, done, with_rows, nrows, _ts = _rib_run(hook, ctx, data, 0, off, idx, sub, True)
+    _pos, _idx, done, with_rows, nrows, _ts = hook.run(ctx, data, 0, off, idx, sub, True, accel)
     # The parent framed exactly these records; anything else would be a framing bug.
     assert done == n, (done, n)
     collector.flush_block()
@@ -159,7 +170,7 @@ class ParallelRibHook(RibFastPath):
             self.sync()
             stats = ctx.stats
             run = buf[pos:end]
-            _p, _i, done, with_rows, nrows, _t = _rib_run(self, ctx, run, 0, off, idx, sub, True)
+            _p, _i, done, with_rows, nrows, _t = self.run(ctx, run, 0, off, idx, sub, True, accel_enabled())
             assert done == n, (done, n)
             stats.records_with_rows += with_rows
             stats.rows_by_type["RIB"] += nrows
@@ -171,10 +182,17 @@ class ParallelRibHook(RibFastPath):
             mp = multiprocessing.get_context("forkserver")
             mp.set_forkserver_preload([__name__])
             self._pool = mp.Pool(self._workers)
-        task = (buf[pos:end], off, idx, sub, n, ctx.peers, self._ident)
+        task = (buf[pos:end], off, idx, sub, n, ctx.peers, self._ident, accel_enabled())
         self._inflight.append(self._pool.apply_async(_work, (task,)))
         while len(self._inflight) > self._workers * _INFLIGHT_PER_WORKER:
             self._consume()
+
+    def frame(self, buf: bytes, pos: int, sub: int, eof: bool) -> tuple[int, int, int]:
+        """``decoder._rib_frame``, by the accelerator when it is on."""
+        if _ribfast is not None and accel_enabled():
+            res: tuple[int, int, int] = _ribfast.rib_frame(buf, pos, sub, eof)
+            return res
+        return _rib_frame(buf, pos, sub, eof)
 
     def _consume(self) -> None:
         blocks, _done, with_rows, nrows, events = self._inflight.popleft().get()

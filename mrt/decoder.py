@@ -124,6 +124,13 @@ class BatchRibHook(Protocol):
     def sync(self) -> None: ...
 
 
+class FramingRibHook(BatchRibHook, Protocol):
+    """A ``BatchRibHook`` that also frames the runs itself: ``frame`` returns exactly what
+    ``_rib_frame`` returns for the same arguments (a compiled twin of it)."""
+
+    def frame(self, buf: bytes, pos: int, sub: int, eof: bool) -> tuple[int, int, int]: ...
+
+
 def _rib_run(
     hook: RibHook,
     ctx: Context,
@@ -243,6 +250,7 @@ def decode_records(
     hook = rib_hook(ctx) if rib_hook is not None else None
     hook_subtypes = table_dump.RIB_SUBTYPES if hook is not None else {}
     batch = cast(BatchRibHook, hook) if hasattr(hook, "batch") else None
+    frame = cast(FramingRibHook, hook).frame if hasattr(hook, "frame") else _rib_frame
     deferred = False  # batch results not yet accounted
     reader = BlockReader(stream)
     rows_by_type = stats.rows_by_type
@@ -291,7 +299,7 @@ def decode_records(
         if typ == T_TABLE_DUMP_V2 and sub in hook_subtypes:
             run_pos, run_idx = pos, idx
             if batch is not None:
-                pos, n, run_ts = _rib_frame(buf, pos, sub, reader.eof)
+                pos, n, run_ts = frame(buf, pos, sub, reader.eof)
                 idx += n
                 with_rows = nrows = 0
             else:

@@ -157,7 +157,7 @@ def seeds(target: str, shared_dir: Path | None) -> list[bytes]:
         for t, st, body, _ in _records(data):
             if n >= MAX_PER_FILE:
                 break
-            if target == "rib" and t == 13 and st in RIB_SUBTYPES:
+            if target in ("rib", "rib_accel") and t == 13 and st in RIB_SUBTYPES:
                 out.append(bytes([RIB_SUBTYPES[st]]) + body[:MAX_SEED])
                 n += 1
             elif target in ("update", "nlri"):

@@ -7,6 +7,11 @@
   byte picks MESSAGE / MESSAGE_AS4 / their ADDPATH subtypes, and ET).
 - ``nlri``: the bytes become one NLRI field of an otherwise valid UPDATE (first byte
   picks withdrawn routes, NLRI, MP_REACH or MP_UNREACH, with or without ADD-PATH).
+- ``rib_accel``: as ``rib`` (three copies of the record, so later ones meet a warm
+  attribute cache), converted to Avro with the C accelerator and without it: rows and
+  stats must be the same; the record body is also given to the accelerator's attribute
+  encoder as an attribute blob, which must agree with ``encode_rib_attrs`` whenever it
+  encodes one. (The accelerator is not instrumented; its crashes still end the fuzzer.)
 
 The checks (``check``): the decoder terminates within a bounded number of rows, every
 row has exactly ``schema.COLUMN_NAMES`` keys, the stats invariant holds, and the only
@@ -19,8 +24,12 @@ from __future__ import annotations
 import io
 import struct
 from collections.abc import Callable
-from typing import Final
+from typing import Any, Final
 
+import fastavro
+
+from rvcloud.converter_worker import avro_fast
+from rvcloud.converter_worker.convert import convert_stream
 from rvcloud.mrt import DecodeStats, NotMRTError, decode_rows
 from rvcloud.mrt.schema import COLUMN_NAMES
 from rvcloud.mrt.writer import (
@@ -133,9 +142,57 @@ def nlri(data: bytes) -> None:
     check(_update_record(1 | (mode >> 2 & 2), payload), not_mrt_allowed=False)
 
 
+# rib's four subtypes first (its seeds serve here too), then the MULTICAST ones.
+ACCEL_SUBTYPES: Final = (2, 4, 8, 10, 3, 5, 9, 11)
+
+
+def _avro_rows(avro: bytes) -> bytes:
+    return b"".join(b.bytes_.getvalue() for b in fastavro.block_reader(io.BytesIO(avro)))
+
+
+def _convert(stream: bytes, accel: bool) -> tuple[dict[str, Any], dict[str, bytes], bool]:
+    outs: dict[str, io.BytesIO] = {}
+
+    def open_output(table: str) -> io.BytesIO:
+        outs[table] = io.BytesIO()
+        return outs[table]
+
+    saved = avro_fast.ACCEL
+    avro_fast.ACCEL = accel
+    try:
+        res = convert_stream(
+            io.BytesIO(stream), open_output, project="p", collector="c", source_file="f", workers=1
+        )
+    finally:
+        avro_fast.ACCEL = saved
+    return res.summary(), {t: _avro_rows(b.getvalue()) for t, b in outs.items()}, res.stats.invariant_ok()
+
+
+def rib_accel(data: bytes) -> None:
+    if not data:
+        return
+    rec = _header(13, ACCEL_SUBTYPES[data[0] % 8], data[1:])
+    stream = PEER_TABLE + rec + rec + rec
+    fast = _convert(stream, True)
+    slow = _convert(stream, False)
+    if fast[0] != slow[0]:
+        raise FuzzFinding(f"stats differ with the accelerator: {fast[0]} != {slow[0]}")
+    if fast[1] != slow[1]:
+        raise FuzzFinding("Avro rows differ with the accelerator")
+    if not fast[2]:
+        raise FuzzFinding("stats invariant broken")
+    accel = avro_fast._ribfast
+    if accel is not None:
+        v4 = not data[0] & 1
+        got = accel.encode_rib_attrs(data[1:], v4)
+        if got is not None and got != avro_fast.encode_rib_attrs(data[1:], v4):
+            raise FuzzFinding("C attribute encoder differs from encode_rib_attrs")
+
+
 TARGETS: Final[dict[str, Callable[[bytes], None]]] = {
     "framing": framing,
     "rib": rib,
     "update": update,
     "nlri": nlri,
+    "rib_accel": rib_accel,
 }

@@ -18,7 +18,7 @@ import pytest
 
 HERE = Path(__file__).resolve().parent
 SECONDS = int(os.environ.get("RVCLOUD_FUZZ_SECONDS", "20"))
-TARGETS = ("framing", "rib", "update", "nlri")
+TARGETS = ("framing", "rib", "update", "nlri", "rib_accel")
 
 
 @pytest.mark.skipif(
