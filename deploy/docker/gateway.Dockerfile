@@ -5,7 +5,9 @@
 # builder caches it once.
 
 # ---- build: install the package with its server and cloud extras into /opt/venv ------
-FROM python:3.11-slim AS build
+# The full image has gcc, which builds the converter's C accelerator
+# (converter_worker/_ribfast.c); the runtime image is the slim one of the same release.
+FROM python:3.11-bookworm AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONDONTWRITEBYTECODE=1
 RUN python -m venv /opt/venv
 WORKDIR /src
@@ -16,7 +18,7 @@ RUN /opt/venv/bin/pip install --no-cache-dir ".[server,cloud]" \
  && /opt/venv/bin/python -m compileall -q /opt/venv/lib
 
 # ---- runtime: the venv only, non-root ---------------------------------------------
-FROM python:3.11-slim
+FROM python:3.11-slim-bookworm
 RUN groupadd --system --gid 10001 rvcloud \
  && useradd --system --uid 10001 --gid 10001 --home-dir /home/rvcloud --create-home \
       --shell /usr/sbin/nologin rvcloud

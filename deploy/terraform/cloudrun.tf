@@ -38,13 +38,14 @@ locals {
         RVCLOUD_STATUS          = local.backend_env.RVCLOUD_STATUS
         RVCLOUD_TOPIC_STORED    = local.backend_env.RVCLOUD_TOPIC_STORED
         RVCLOUD_TOPIC_CONVERTED = local.backend_env.RVCLOUD_TOPIC_CONVERTED
-        # Decoder processes for one file: the CPU limit (CPU affinity shows the host's).
-        RVCLOUD_CONVERT_WORKERS = "4"
+        # One decoder process (C accelerator: bzip2-bound; the second CPU runs the
+        # decompression and deflate threads). CPU affinity shows the host's CPUs.
+        RVCLOUD_CONVERT_WORKERS = "1"
       }
       port_name   = "http1"
       port        = 9090
-      cpu         = "4"
-      memory      = "8Gi"
+      cpu         = "2"
+      memory      = "2Gi"
       min         = 1
       max         = 10
       concurrency = 1

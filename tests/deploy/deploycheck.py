@@ -163,16 +163,20 @@ def dockerfile_stages(path: Path) -> list[list[tuple[str, str]]]:
 
 
 def check_dockerfile(stage: str, path: Path) -> list[str]:
-    """Multi-stage on python:3.11-slim, extras that exist, non-root, the stage's module."""
+    """Multi-stage (built on python:3.11-bookworm, run on its slim twin), extras that
+    exist, non-root, the stage's module."""
     errs: list[str] = []
     stages = dockerfile_stages(path)
     if len(stages) < 2:
         errs.append(f"{path.name}: not a multi-stage build")
         return errs
-    for st in stages:
+    # Build on the full image (gcc for the converter's C accelerator), run on the slim
+    # one of the same Python and Debian release (the venv points at its interpreter).
+    want_images = ["python:3.11-bookworm"] * (len(stages) - 1) + ["python:3.11-slim-bookworm"]
+    for st, want_image in zip(stages, want_images, strict=True):
         image = st[0][1].split()[0]
-        if image != "python:3.11-slim":
-            errs.append(f"{path.name}: base image {image}, expected python:3.11-slim")
+        if image != want_image:
+            errs.append(f"{path.name}: base image {image}, expected {want_image}")
     final = stages[-1]
     users = [a for i, a in final if i == "USER"]
     if not users:
