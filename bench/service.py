@@ -6,8 +6,8 @@
 3. N small UPDATES files (copies of one small shared file under distinct archive paths)
    uploaded by W concurrent CLI processes, each waiting for DONE: files per second.
 
-Prints a Markdown section for ``bench/notes.md``. The loader batches files
-(``--batch-seconds``, default 2), which bounds the latency of a single small file.
+Prints a Markdown section for ``bench/notes.md``. The embedded loader loads without a
+batch window (files converted during a load share the next one).
 """
 
 from __future__ import annotations

@@ -55,10 +55,13 @@ from rvcloud.metadata.archive_path import archive_path_from_local, validate_key
 from rvcloud.v1 import gateway_pb2
 
 __all__ = ["DEFAULT_PROJECT", "DEFAULT_TIMEOUT", "UploadOutcome", "upload_file", "upload_hashed"]
-# Polling starts fast (a small file is done in a second or two) and backs off so that
-# a long conversion does not hammer the status store.
-POLL_FIRST: Final = 0.5
-POLL_MAX: Final = 2.0
+# Polling starts fast after every change of stage (a small file's next stage is a
+# fraction of a second away; the caller waits for DONE, so polling granularity is
+# latency the user sees) and backs off gently so that a long conversion costs at most
+# one status read a second per waiting client.
+POLL_FIRST: Final = 0.1
+POLL_GROWTH: Final = 1.5
+POLL_MAX: Final = 1.0
 
 # A first attempt asks for committed bytes only for files above the gateway's default
 # part size: smaller ones are never staged in parts (with the default configuration),
@@ -355,7 +358,7 @@ def _wait_until_final(
             shown = (record.status, record.stage)
             delay = POLL_FIRST
         else:
-            delay = min(delay * 2, POLL_MAX)
+            delay = min(delay * POLL_GROWTH, POLL_MAX)
     return record, False
 
 

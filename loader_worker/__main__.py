@@ -21,8 +21,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--batch-seconds",
         type=float,
-        default=2.0,
-        help="longest a converted file waits for its batch to fill",
+        default=None,
+        help="longest a converted file waits for its batch to fill; 0: no waiting, files that "
+        "arrive during a load form the next one (default: 0 with the embedded DuckDB warehouse, "
+        "which has no load quota; 2 otherwise, and deploy/ sets 300 for BigQuery's quota)",
     )
     p.add_argument(
         "--sweep-every",
@@ -61,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     loader.warehouse.ensure_tables()
     bus = open_event_bus(s.bus)
+    window = loader.warehouse.default_batch_seconds if args.batch_seconds is None else args.batch_seconds
     if args.sweep_every > 0:
         Sweeper(
             status,
@@ -78,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
             s.topic_converted,
             loader.handle_batch,
             max_messages=args.batch_files,
-            max_wait_s=args.batch_seconds,
+            max_wait_s=window,
         ),
     )
 

@@ -6,6 +6,12 @@ handled, so a loader that dies mid-batch loses nothing: every message of the bat
 redelivered. The batch is formed from the bus's own delivery threads: each one parks
 its message here and waits; the batch is handed over when it is full or when its
 oldest message has waited ``max_wait_s``.
+
+``max_wait_s=0`` batches without waiting: a message is handled at once when no batch
+is being handled, and messages that arrive meanwhile form the next batch, handed over
+as soon as the current one ends (the warehouse's own pace sets the batch size). That
+suits a warehouse without a load quota: a lone file is not held back, and a burst of
+files still becomes a few large loads.
 """
 
 from __future__ import annotations
@@ -39,9 +45,41 @@ class _Collector:
         self._max = max_messages
         self._wait = max_wait_s
         self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)  # max_wait_s == 0: a batch ended
+        self._busy = 0  # batches being handled
         self._open: _Batch | None = None
 
     def on_message(self, msg: Message) -> None:
+        batch = self._collect_when_idle(msg) if self._wait <= 0 else self._collect_with_timer(msg)
+        batch.done.wait()
+        if msg.id in batch.failed:
+            raise BatchFailed(f"message {msg.id}: {batch.error or 'failed in its batch'}")
+
+    def _collect_when_idle(self, msg: Message) -> _Batch:
+        with self._lock:
+            batch = self._open
+            if batch is None:
+                batch = self._open = _Batch()
+            batch.messages.append(msg)
+            while not batch.closed:
+                if self._busy == 0 or len(batch.messages) >= self._max:
+                    # This thread hands the batch over; its other members wait on ``done``.
+                    batch.closed = True
+                    self._open = None
+                    self._busy += 1
+                    break
+                self._idle.wait()
+            else:
+                return batch
+        try:
+            self._flush(batch)
+        finally:
+            with self._lock:
+                self._busy -= 1
+                self._idle.notify_all()
+        return batch
+
+    def _collect_with_timer(self, msg: Message) -> _Batch:
         flush_now = False
         with self._lock:
             batch = self._open
@@ -57,9 +95,7 @@ class _Collector:
                 flush_now = True
         if flush_now:
             self._flush(batch)
-        batch.done.wait()
-        if msg.id in batch.failed:
-            raise BatchFailed(f"message {msg.id}: {batch.error or 'failed in its batch'}")
+        return batch
 
     def _close_and_flush(self, batch: _Batch) -> None:
         with self._lock:

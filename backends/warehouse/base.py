@@ -22,6 +22,11 @@ class LoadResult:
 
 
 class Warehouse(abc.ABC):
+    # How long the loader lets converted files gather into one load by default. A
+    # warehouse with a per-table load quota (BigQuery) needs a window; deployments set
+    # one that fits the quota (deploy/: 300 s).
+    default_batch_seconds: float = 2.0
+
     @abc.abstractmethod
     def ensure_tables(self) -> None:
         """Create ``ribs`` and ``updates`` from the row model if missing."""

@@ -16,6 +16,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -94,9 +95,12 @@ def test_ok_files_match_bgpdump_counts(svc: LocalService) -> None:
     """Every MANIFEST file all three oracles agree on: rows by type == bgpdump's lines."""
     entries = [e for e in load_manifest() if e.all_ok]
     assert len(entries) >= 15
-    for i, e in enumerate(entries):
-        name = archive_path(e, i)
-        code, rec = svc.upload(e.path, name)
+    names = [archive_path(e, i) for i, e in enumerate(entries)]
+    # Four CLI processes at a time, as an operator's backfill would run them (and the
+    # loader gets to batch them).
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(svc.upload, [e.path for e in entries], names))
+    for e, name, (code, rec) in zip(entries, names, results, strict=True):
         assert code == 0, (e.name, rec)
         assert rec["status"] == "DONE", (e.name, rec)
         want = {ELEM[k]: v for k, v in e.bgpdump_counts.items()}
@@ -517,7 +521,9 @@ def test_200_files_arriving_together_share_few_load_jobs(svc: LocalService, tmp_
     assert set(names) <= set(by_name)
     assert all(by_name[n]["status"] == "DONE" for n in names)
     load_ids = {lid for n in names for lid in by_name[n]["load_id"].split(",")}
-    assert len(load_ids) <= 40, (len(load_ids), took)
+    # BigQuery (2 s window): few jobs. DuckDB has no load quota and loads without a window,
+    # but files that arrive during a load still share the next one.
+    assert len(load_ids) <= (40 if svc.cloud else 100), (len(load_ids), took)
     (n_rows,) = svc.query(
         "SELECT count(*) FROM updates WHERE source_file LIKE 'route-views.batch/bgpdata/2014.05/UPDATES/%'"
     )[0]

@@ -155,6 +155,45 @@ def test_collector_forms_batches_by_size_and_age() -> None:
     assert max(seen) <= 10 and len(seen) <= 6
 
 
+def test_collector_without_window_loads_at_once_and_batches_what_waits() -> None:
+    """max_wait_s=0: a lone message is handled at once; messages arriving during a
+    handling form ONE next batch (never two handled at the same time)."""
+    bus = MemoryBus(backoff=0.01)
+    seen: list[list[int]] = []
+    active = 0
+    overlap = False
+    lock = threading.Lock()
+    first_started = threading.Event()
+    release_first = threading.Event()
+
+    def handle(batch: list[Message]) -> set[str]:
+        nonlocal active, overlap
+        with lock:
+            active += 1
+            overlap |= active > 1
+            seen.append(sorted(m.data["i"] for m in batch))
+        if batch[0].data["i"] == 0:
+            first_started.set()
+            release_first.wait(10)
+        with lock:
+            active -= 1
+        return set()
+
+    sub = subscribe_batch(bus, "t", handle, max_messages=10, max_wait_s=0)
+    t = time.monotonic()
+    bus.publish("t", {"i": 0})
+    assert first_started.wait(5)
+    assert time.monotonic() - t < 1.0  # not held back by any window
+    for i in range(1, 8):
+        bus.publish("t", {"i": i})
+    time.sleep(0.3)  # all seven are parked while the first batch is being handled
+    release_first.set()
+    bus.join(timeout=20)
+    sub.stop()
+    assert seen == [[0], [1, 2, 3, 4, 5, 6, 7]]
+    assert not overlap
+
+
 def test_long_load_keeps_every_lease(tmp_path: Path) -> None:
     """A load slower than the lease: the claims stay alive, nobody can take the files over."""
     from rvcloud.metadata import stages
