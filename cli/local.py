@@ -17,6 +17,7 @@ import argparse
 import ctypes
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -191,6 +192,17 @@ def _wait_ready(endpoint: Endpoint, children: list[Child], stop: threading.Event
                 return f"the gateway did not answer on {endpoint.target} within {READY_TIMEOUT:g} s"
 
 
+def _check_free(endpoint: Endpoint) -> None:
+    """Refuse a listen address something already answers on: the readiness check would
+    otherwise be answered by that other service and we would report it as ours."""
+    try:
+        with socket.create_connection((endpoint.host, endpoint.port), timeout=1):
+            pass
+    except OSError:
+        return
+    raise UsageError(f"{endpoint.target} is already in use (another rvcloud local?); pick another --listen")
+
+
 def run_local(args: argparse.Namespace) -> int:
     from rvcloud.backends.settings import embedded_urls
 
@@ -212,6 +224,7 @@ def run_local(args: argparse.Namespace) -> int:
             raise UsageError(f"--listen takes HOST:PORT, not {args.listen!r}")
         if args.converters < 1:
             raise UsageError("--converters must be at least 1")
+        _check_free(endpoint)
     except UsageError as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_USAGE

@@ -8,6 +8,7 @@ only when they run.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import textwrap
 from collections.abc import Callable
@@ -16,6 +17,8 @@ from typing import Final
 from rvcloud import __version__
 from rvcloud.cli import backfill, config, files, local, offline, upload, watch
 from rvcloud.cli.client import EXIT_INTERRUPTED
+
+EXIT_BROKEN_PIPE: Final = 141  # as a shell reports a process killed by SIGPIPE
 
 DESCRIPTION: Final = """\
 Archive RouteViews/RIS MRT files: upload them to the ingest gateway, follow their status,
@@ -155,3 +158,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # The reader went away (`rvcloud query ... | head`): stop quietly, as cat does.
+        # stdout is pointed at /dev/null so the interpreter's final flush cannot fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE

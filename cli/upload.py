@@ -63,6 +63,8 @@ POLL_FIRST: Final = 0.1
 POLL_GROWTH: Final = 1.5
 POLL_MAX: Final = 1.0
 
+EXAMPLE_ARCHIVE_PATH: Final = "route-views2/bgpdata/2014.05/UPDATES/updates.20140530.2200.bz2"
+
 # A first attempt asks for committed bytes only for files above the gateway's default
 # part size: smaller ones are never staged in parts (with the default configuration),
 # and a backfill of many small files should not pay a round trip each. Retries always ask.
@@ -635,10 +637,14 @@ def run_upload(args: argparse.Namespace) -> int:
             )
         if not os.access(args.file, os.R_OK):
             raise UsageError(f"{args.file}: not readable")
+        if os.path.getsize(args.file) == 0:
+            # Not even a compressed empty stream: a dump that failed or is still being written.
+            raise UsageError(f"{args.file}: empty file (0 bytes; still being written?); nothing uploaded")
         try:
             filename = validate_key(args.filename) if args.filename else archive_path_from_local(args.file)
         except ValueError as e:
-            raise UsageError(f"{e}; pass --filename ARCHIVE_PATH") from None
+            hint = "--filename: an archive path such as" if args.filename else "pass --filename, e.g."
+            raise UsageError(f"{e}; {hint} {EXAMPLE_ARCHIVE_PATH}") from None
     except (UsageError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_USAGE
@@ -666,7 +672,11 @@ def run_upload(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     except KeyboardInterrupt:
         progress.finish()
-        print("interrupted", file=sys.stderr)
+        print(
+            f"interrupted. The service keeps what it has received: run the same command again to "
+            f"resume or to wait for it; `rvcloud status -d {endpoint} {filename}` shows where it is.",
+            file=sys.stderr,
+        )
         return EXIT_INTERRUPTED
     _print_outcome(outcome, as_json=args.json, endpoint=endpoint, timeout=timeout)
     return outcome.exit_code

@@ -91,7 +91,12 @@ class GatewayApp:
         self.server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=config.max_workers, thread_name_prefix="gateway-rpc"),
             interceptors=[GatewayInterceptor(self.authenticator, self.metrics)],
-            options=[("grpc.max_receive_message_length", MAX_CHUNK + (64 << 10))],
+            options=[
+                ("grpc.max_receive_message_length", MAX_CHUNK + (64 << 10)),
+                # gRPC sets SO_REUSEPORT by default: a second gateway on a busy port would
+                # start "fine" and the kernel would split clients between the two services.
+                ("grpc.so_reuseport", 0),
+            ],
         )
         pb_grpc.add_GatewayServicer_to_server(self.service, self.server)  # type: ignore[no-untyped-call]
         self.health_servicer = health.HealthServicer()
@@ -123,12 +128,16 @@ class GatewayApp:
     def start(self) -> int:
         """Bind, start serving and the health checks; returns the bound port."""
         c = self.config
-        if c.tls_cert is not None and c.tls_key is not None:
-            self.port = self.server.add_secure_port(c.listen, load_server_credentials(c.tls_cert, c.tls_key))
-        else:
-            self.port = self.server.add_insecure_port(c.listen)
+        try:
+            if c.tls_cert is not None and c.tls_key is not None:
+                creds = load_server_credentials(c.tls_cert, c.tls_key)
+                self.port = self.server.add_secure_port(c.listen, creds)
+            else:
+                self.port = self.server.add_insecure_port(c.listen)
+        except RuntimeError:  # grpcio raises this when the bind fails
+            self.port = 0
         if self.port == 0:
-            raise OSError(f"cannot listen on {c.listen}")
+            raise OSError(f"cannot listen on {c.listen} (address in use, or not an address of this host)")
         if c.metrics_port is not None:
             self.metrics_server = MetricsServer(self.metrics, c.metrics_port, c.metrics_addr)
         self.server.start()

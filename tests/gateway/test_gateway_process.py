@@ -15,6 +15,7 @@ from concurrent import futures
 from pathlib import Path
 
 import grpc
+import pytest
 
 from rvcloud.backends.blob.file import FileBlobStore
 from rvcloud.backends.bus.sqlite import SqliteBus
@@ -145,3 +146,20 @@ def test_tls_tokens_cli_logs_and_sigterm(tmp_path: Path, pki: Pki) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_a_second_gateway_on_a_busy_port_refuses_to_start(tmp_path: Path) -> None:
+    """gRPC's default SO_REUSEPORT would let two gateways share a port and split clients
+    between two services; ours refuses, and `rvcloud local` says so before starting."""
+    from tests.gateway.helpers import start_replica
+
+    first = start_replica(tmp_path / "a")
+    try:
+        with pytest.raises(OSError, match=f"cannot listen on 127.0.0.1:{first.app.port}"):
+            start_replica(tmp_path / "b", listen=f"127.0.0.1:{first.app.port}")
+        r = _cli("local", "--data-dir", str(tmp_path / "c"), "--listen", first.target)
+        assert r.returncode == 2, r.stderr
+        assert f"{first.target} is already in use" in r.stderr
+        assert not (tmp_path / "c").exists()  # refused before creating anything
+    finally:
+        first.close()

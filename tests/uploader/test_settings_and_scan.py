@@ -182,3 +182,35 @@ def test_systemd_example_uses_known_settings() -> None:
         k.removeprefix("RVCLOUD_").lower() for k in env
     }
     assert s.endpoint().tls
+
+
+def test_empty_file_is_refused_before_anything_is_sent(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    f = tmp_path / "route-views.x" / "bgpdata" / "2014.07" / "UPDATES" / "updates.20140701.0000.bz2"
+    f.parent.mkdir(parents=True)
+    f.write_bytes(b"")
+    # No gateway listens on port 9: the refusal must come before any connection.
+    assert main(["upload", "-f", str(f), "-d", "127.0.0.1:9"]) == 2
+    assert f"{f}: empty file" in capsys.readouterr().err
+
+
+_MANY_ROWS = "SELECT * FROM range(200000)"  # more than a pipe's buffer
+
+
+def test_a_closed_pipe_ends_the_cli_quietly(tmp_path: Path) -> None:
+    """`rvcloud query ... | head -2`: exit 141 like cat, no traceback."""
+    import subprocess
+    import sys
+
+    p = subprocess.Popen(
+        [sys.executable, "-m", "rvcloud.cli", "query", "--data-dir", str(tmp_path), _MANY_ROWS],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert p.stdout is not None and p.stderr is not None
+    assert p.stdout.readline() == b"0\n"
+    p.stdout.close()
+    err = p.stderr.read().decode()
+    assert p.wait(60) == 141, err
+    assert "Traceback" not in err and "BrokenPipe" not in err, err
