@@ -4,9 +4,10 @@ Tables ``ribs`` and ``updates`` come from the row model (``mrt.schema.duckdb_ddl
 ``_loads`` remembers applied load ids so a retried load is a no-op.
 
 A load is one DuckDB transaction: check ``_loads``, delete the rows of the replaced
-source files, insert the Avro rows with one INSERT reading a stream of Arrow batches (polars' native Avro
-reader, ~50k rows at a time: see ``avro_chunks``, so memory stays bounded whatever the file
-size, decoded in a thread ahead of the insert), record the load id.
+source files, insert the Avro rows with ONE INSERT reading a stream of Arrow batches
+(~50k rows each, so memory stays bounded whatever the file size; decoded in a thread ahead
+of the insert by the C decoder of ``avro_columns``, or by polars' Avro reader for other
+schemas and without the accelerator: see ``avro_chunks``), record the load id.
 
 DuckDB lets one process open a file for writing, and no other process may open it at
 the same time (not even read-only). So every operation opens its own connection and
@@ -34,27 +35,20 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from rvcloud.backends.warehouse.avro_chunks import iter_container_chunks
+from rvcloud.backends.warehouse import avro_columns
+from rvcloud.backends.warehouse.avro_chunks import ContainerReader
+from rvcloud.backends.warehouse.avro_columns import ARROW_SCHEMA as _ARROW_OUT
+from rvcloud.backends.warehouse.avro_columns import ARROW_TYPES as _ARROW
 from rvcloud.backends.warehouse.base import LoadResult, Warehouse
-from rvcloud.mrt.schema import COLUMNS, TABLES, ColumnType, duckdb_ddl
+from rvcloud.mrt.schema import COLUMNS, TABLES, duckdb_ddl
 
 log = logging.getLogger(__name__)
 
 BATCH_ROWS = 50_000
 
-_ARROW: dict[ColumnType, pa.DataType] = {
-    "timestamp": pa.timestamp("us"),
-    "int64": pa.int64(),
-    "int32": pa.int32(),
-    "string": pa.string(),
-    "bool": pa.bool_(),
-    "int64_list": pa.list_(pa.int64()),
-    "string_list": pa.list_(pa.string()),
-}
-# Arrow schema of a batch as inserted. The reader gives timestamp-micros as UTC instants;
-# they are cast to naive UTC before DuckDB sees them, because DuckDB would convert
-# TIMESTAMPTZ with the session time zone.
-_ARROW_OUT = pa.schema([pa.field(c.name, _ARROW[c.type], c.nullable) for c in COLUMNS])
+# Arrow types and schema of a batch as inserted (avro_columns.ARROW_SCHEMA): polars gives
+# timestamp-micros as UTC instants; they are cast to naive UTC before DuckDB sees them,
+# because DuckDB would convert TIMESTAMPTZ with the session time zone.
 _COLS_SQL = ", ".join(f'"{c.name}"' for c in COLUMNS)
 
 _LOADS_DDL = (
@@ -68,10 +62,10 @@ def _is_lock_error(e: duckdb.Error) -> bool:
     return "lock" in msg or "different configuration" in msg
 
 
-def _batch_table(chunk: bytes) -> pa.Table:
-    """One complete Avro container (a chunk of a file) as an Arrow table of the row model."""
+def _polars_table(chunk: bytes) -> pa.Table:
+    """``_batch_table`` with polars' generic Avro reader (any schema it can cast to ours)."""
     t = pl.read_avro(io.BytesIO(chunk)).to_arrow()
-    # Lists are never NULL in the row model; timestamps become naive UTC (see _ARROW_IN).
+    # Lists are never NULL in the row model; timestamps become naive UTC (see _ARROW_OUT).
     cols = []
     for c in COLUMNS:
         col = t.column(c.name)
@@ -81,10 +75,34 @@ def _batch_table(chunk: bytes) -> pa.Table:
     return pa.table(cols, schema=_ARROW_OUT)
 
 
-def iter_avro_batches(f: BinaryIO, batch_rows: int = BATCH_ROWS) -> Iterator[pa.Table]:
-    """Arrow tables of about ``batch_rows`` rows read from one Avro container file."""
-    for _, chunk in iter_container_chunks(f, batch_rows):
-        yield _batch_table(chunk)
+def _batch_table(chunk: bytes) -> pa.Table:
+    """One complete Avro container (a chunk of a file) as an Arrow table of the row model."""
+    if avro_columns.accel_enabled():
+        t = avro_columns.container_table(chunk)
+        if t is not None:
+            return t
+    return _polars_table(chunk)
+
+
+def iter_avro_batches(
+    f: BinaryIO, batch_rows: int = BATCH_ROWS, source: str | None = None
+) -> Iterator[pa.Table]:
+    """Arrow tables of about ``batch_rows`` rows read from one Avro container file.
+
+    Files of the row model's schema go through the C decoder (``avro_columns``) when it is
+    built; any other schema or codec, or ``RVCLOUD_NO_ACCEL=1``, through polars.
+    """
+    reader = ContainerReader(f)
+    why = avro_columns.unsupported(reader.meta) if avro_columns.accel_enabled() else "accelerator off"
+    if why is None:
+        if source is None:
+            name = getattr(f, "name", None)
+            source = name if isinstance(name, str) else "Avro object"
+        yield from avro_columns.iter_tables(reader, batch_rows, source)
+        return
+    log.debug("Avro load through polars: %s", why)
+    for _, chunk in reader.chunks(batch_rows):
+        yield _polars_table(chunk)
 
 
 def _prefetched(it: Iterator[pa.RecordBatch], depth: int = 2) -> Iterator[pa.RecordBatch]:
@@ -236,7 +254,7 @@ class DuckDBWarehouse(Warehouse):
             try:
                 for uri in avro_uris:
                     with self._open_uri(uri) as f:
-                        for t in iter_avro_batches(f):
+                        for t in iter_avro_batches(f, source=uri):
                             rows += t.num_rows
                             yield from t.to_batches()
             except BaseException as e:

@@ -147,11 +147,13 @@ def test_docker_context_builds_the_package(tmp_path: Path) -> None:
         assert module.replace(".", "/") + "/__main__.py" in names, module
     assert "rvcloud/v1/gateway_pb2.py" in names
     assert "rvcloud/backends/settings.py" in names
-    # The converter's C accelerator is compiled from the context's source (a stray local
-    # build of it is kept out by .dockerignore).
-    assert "converter_worker/_ribfast.c" in copied
+    # The C accelerators (converter, warehouse Avro decoder) are compiled from the context's
+    # sources (a stray local build is kept out by .dockerignore); their stubs ship.
     assert not any(p.endswith(".so") for p in copied)
-    assert any(re.fullmatch(r"rvcloud/converter_worker/_ribfast\..*\.so", n) for n in names), sorted(names)
+    for module in ("converter_worker/_ribfast", "backends/warehouse/_avrocols"):
+        assert f"{module}.c" in copied
+        assert f"rvcloud/{module}.pyi" in names
+        assert any(re.fullmatch(rf"rvcloud/{module}\..*\.so", n) for n in names), sorted(names)
 
 
 # ---- Kubernetes ----------------------------------------------------------------------

@@ -12,7 +12,8 @@ import atheris
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-with atheris.instrument_imports(include=["rvcloud"]):
+# fuzz_targets too: the avro_columns target steers by its Python reference decoder.
+with atheris.instrument_imports(include=["rvcloud", "fuzz_targets"]):
     import fuzz_targets
 
 

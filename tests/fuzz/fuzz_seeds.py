@@ -11,6 +11,7 @@ import gzip
 import hashlib
 import io
 import struct
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Final
@@ -142,6 +143,36 @@ def _writer_files() -> list[bytes]:
     return out
 
 
+def _avro_block_seeds(stream: bytes) -> list[bytes]:
+    """Seeds of the avro_columns target: the stream converted to Avro, then the first 1, 2
+    and 7 rows of each table's first block as ``[count] + data``."""
+    from fuzz_targets import avro_reference_rows
+
+    from rvcloud.backends.warehouse.avro_chunks import ContainerReader
+    from rvcloud.converter_worker.convert import convert_stream
+
+    outs: dict[str, io.BytesIO] = {}
+
+    def open_output(table: str) -> io.BytesIO:
+        outs[table] = io.BytesIO()
+        return outs[table]
+
+    try:
+        # A few rows are enough: the first 32 KiB of the stream.
+        head = io.BytesIO(stream[: 32 * 1024])
+        convert_stream(head, open_output, project="p", collector="c", source_file="f", workers=1)
+    except Exception:  # not MRT at all: no seeds from it
+        return []
+    found = []
+    for buf in outs.values():
+        for count, _, data in ContainerReader(io.BytesIO(buf.getvalue())).blocks():
+            block = zlib.decompress(data, -15)
+            _, ends = avro_reference_rows(block, count)
+            found += [bytes([k]) + block[: ends[k - 1]] for k in (1, 2, 7) if k <= count]
+            break
+    return [s for s in found if len(s) <= MAX_SEED]
+
+
 def seeds(target: str, shared_dir: Path | None) -> list[bytes]:
     """Seed inputs for one target."""
     streams = _writer_files()
@@ -149,6 +180,9 @@ def seeds(target: str, shared_dir: Path | None) -> list[bytes]:
         streams += [_head(p) for p in sorted(shared_dir.iterdir()) if p.name != "MANIFEST.md"]
     out: list[bytes] = []
     for data in streams:
+        if target == "avro_columns":
+            out += _avro_block_seeds(data)
+            continue
         if target == "framing":
             recs = [r[3] for r in _records(data)][:MAX_PER_FILE]
             out.append(b"".join(recs)[:MAX_SEED])

@@ -12,6 +12,10 @@
   stats must be the same; the record body is also given to the accelerator's attribute
   encoder as an attribute blob, which must agree with ``encode_rib_attrs`` whenever it
   encodes one. (The accelerator is not instrumented; its crashes still end the fuzzer.)
+- ``avro_columns``: the bytes are the decompressed data of one Avro block of the row model
+  (first byte: the record count), decoded by the embedded warehouse's C decoder
+  (backends/warehouse/_avrocols.c) and by a Python reference decoder: both must reject the
+  same inputs, and agree on the rows (as valid Arrow arrays) of the others.
 
 The checks (``check``): the decoder terminates within a bounded number of rows, every
 row has exactly ``schema.COLUMN_NAMES`` keys, the stats invariant holds, and the only
@@ -27,11 +31,14 @@ from collections.abc import Callable
 from typing import Any, Final
 
 import fastavro
+import pyarrow as pa
 
+from rvcloud.backends.warehouse import avro_columns as warehouse_avro_columns
 from rvcloud.converter_worker import avro_fast
 from rvcloud.converter_worker.convert import convert_stream
 from rvcloud.mrt import DecodeStats, NotMRTError, decode_rows
 from rvcloud.mrt.schema import COLUMN_NAMES
+from rvcloud.mrt.schema import COLUMNS as SCHEMA_COLUMNS
 from rvcloud.mrt.writer import (
     MrtWriter,
     Origin,
@@ -189,10 +196,132 @@ def rib_accel(data: bytes) -> None:
             raise FuzzFinding("C attribute encoder differs from encode_rib_attrs")
 
 
+# ---- avro_columns: the warehouse's C decoder of Avro blocks against a Python reference ----
+
+
+def _zz(v: int) -> int:
+    return (v >> 1) ^ -(v & 1)
+
+
+def avro_reference_rows(data: bytes, count: int) -> tuple[list[dict[str, Any]], list[int]]:
+    """Rows of the row model (timestamps as int microseconds) decoded from one block's data,
+    and the byte offset where each row ends; ``ValueError`` on any damage the C decoder
+    (backends/warehouse/_avrocols.c) must also reject."""
+    pos = 0
+    end = len(data)
+
+    def long() -> int:
+        nonlocal pos
+        v = shift = 0
+        while True:
+            if pos >= end:
+                raise ValueError("truncated varint")
+            b = data[pos]
+            pos += 1
+            if shift == 63 and b > 1:
+                raise ValueError("varint overflows 64 bits")
+            v |= (b & 0x7F) << shift
+            if not b & 0x80:
+                return _zz(v)
+            shift += 7
+
+    def string() -> str:
+        nonlocal pos
+        n = long()
+        if n < 0 or n > end - pos:
+            raise ValueError("bad string length")
+        s = data[pos : pos + n].decode("utf-8")  # strict: UnicodeDecodeError is a ValueError
+        pos += n
+        return s
+
+    def items(item: Callable[[], Any]) -> list[Any]:
+        out: list[Any] = []
+        while (n := long()) != 0:
+            start = size = None
+            if n < 0:
+                n = -n
+                size = long()
+                if size < 0 or size > end - pos:
+                    raise ValueError("bad array block size")
+                start = pos
+            if n > end - pos:
+                raise ValueError("array count exceeds the data")
+            out += [item() for _ in range(n)]
+            if start is not None and pos - start != size:
+                raise ValueError("array block size mismatch")
+        return out
+
+    def value(t: str) -> Any:
+        if t in ("timestamp", "int64"):
+            return long()
+        if t == "int32":
+            v = long()
+            if not -(2**31) <= v < 2**31:
+                raise ValueError("int out of range")
+            return v
+        if t == "string":
+            return string()
+        if t == "bool":
+            nonlocal pos
+            if pos >= end or data[pos] > 1:
+                raise ValueError("bad boolean")
+            pos += 1
+            return data[pos - 1] == 1
+        return items(long if t == "int64_list" else string)
+
+    if count > end:
+        raise ValueError("count exceeds the data")
+    rows: list[dict[str, Any]] = []
+    ends: list[int] = []
+    for _ in range(count):
+        row: dict[str, Any] = {}
+        for c in SCHEMA_COLUMNS:
+            if c.nullable and not c.type.endswith("_list"):
+                branch = long()
+                if branch == 0:
+                    row[c.name] = None
+                    continue
+                if branch != 1:
+                    raise ValueError("bad union branch")
+            row[c.name] = value(c.type)
+        rows.append(row)
+        ends.append(pos)
+    if pos != end:
+        raise ValueError("data after the last record")
+    return rows, ends
+
+
+def avro_columns(data: bytes) -> None:
+    """First byte: record count; the rest: one block's decompressed data. The C decoder must
+    accept exactly what the reference accepts, give the same rows and valid Arrow arrays."""
+    if not data or not warehouse_avro_columns.accel_enabled():
+        return
+    count, block = data[0], data[1:]
+    try:
+        expected, _ = avro_reference_rows(block, count)
+    except ValueError:
+        expected = None
+    try:
+        got = warehouse_avro_columns.decode_blocks([block], [count])
+    except ValueError as e:
+        if expected is not None:
+            raise FuzzFinding(f"C decoder rejects what the reference decodes: {e}") from e
+        if "byte" not in str(e):
+            raise FuzzFinding(f"error without a byte offset: {e}") from e
+        return
+    if expected is None:
+        raise FuzzFinding("C decoder accepts what the reference rejects")
+    got.validate(full=True)
+    want = pa.Table.from_pylist(expected, schema=warehouse_avro_columns.ARROW_SCHEMA)
+    if not got.equals(want):
+        raise FuzzFinding("C decoder's rows differ from the reference's")
+
+
 TARGETS: Final[dict[str, Callable[[bytes], None]]] = {
     "framing": framing,
     "rib": rib,
     "update": update,
     "nlri": nlri,
     "rib_accel": rib_accel,
+    "avro_columns": avro_columns,
 }

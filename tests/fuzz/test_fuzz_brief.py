@@ -18,7 +18,7 @@ import pytest
 
 HERE = Path(__file__).resolve().parent
 SECONDS = int(os.environ.get("RVCLOUD_FUZZ_SECONDS", "20"))
-TARGETS = ("framing", "rib", "update", "nlri", "rib_accel")
+TARGETS = ("framing", "rib", "update", "nlri", "rib_accel", "avro_columns")
 
 
 @pytest.mark.skipif(
