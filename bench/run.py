@@ -244,6 +244,7 @@ def write_report(
         f"- repetitions: {args.reps} per tool per file, alternating; mrtparse {args.slow_reps} on "
         "files over 3 MB (it takes minutes there)",
         "",
+        *summary(results),
         "## Results",
         "",
     ]
@@ -274,6 +275,42 @@ def write_report(
         lines += [steps.read_text().rstrip(), ""]
     args.out.write_text("\n".join(lines))
     print(f"wrote {args.out}")
+
+
+def summary(results: dict[str, dict[str, list[Run]]]) -> list[str]:
+    """One line per input: ours against the two peers the acceptance names, and our memory."""
+
+    def med(runs: list[Run] | None) -> float | None:
+        return statistics.median(r.wall for r in runs) if runs else None
+
+    out = [
+        "## Summary",
+        "",
+        "Acceptance (issue 7): on the RIBs ours <= 0.5x bgpdump and <= 0.3x pybgpkit-parser; "
+        "peak RSS < 300 MiB on every input.",
+        "",
+        "| input | ours wall s | bgpdump -m | pybgpkit-parser | ours/bgpdump | ours/pybgpkit "
+        "| ours peak RSS / PSS MiB |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for label, res in results.items():
+        ours, bd, bk = (
+            med(res.get("ours (convert to Avro)")),
+            med(res.get("bgpdump -m")),
+            med(res.get("pybgpkit-parser")),
+        )
+        mem = res.get("ours (convert to Avro)") or []
+        rss = f"{max(r.rss_mib for r in mem):.0f} / {max(r.pss_mib for r in mem):.0f}" if mem else ""
+
+        def fmt(v: float | None) -> str:
+            return f"{v:.2f}" if v is not None else ""
+
+        def ratio(a: float | None, b: float | None) -> str:
+            return f"{a / b:.2f}" if a and b else ""
+
+        cells = [fmt(ours), fmt(bd), fmt(bk), ratio(ours, bd), ratio(ours, bk), rss]
+        out.append(f"| {label} | {' | '.join(cells)} |")
+    return [*out, ""]
 
 
 if __name__ == "__main__":
