@@ -6,8 +6,8 @@
 # builder caches it once.
 
 # ---- build: install the package with its server and cloud extras into /opt/venv ------
-# The full image has gcc, which builds the converter's C accelerator
-# (converter_worker/_ribfast.c); the runtime image is the slim one of the same release.
+# The full image has gcc, which builds the C accelerators (converter_worker/_ribfast.c,
+# backends/warehouse/_avrocols.c); the runtime image is the slim one of the same release.
 FROM python:3.11-bookworm AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONDONTWRITEBYTECODE=1
 RUN python -m venv /opt/venv
