@@ -7,3 +7,9 @@ duckdb, pyarrow, google-cloud-*) are imported inside the subcommands that need t
 (convert, local, query), so an archive host runs the uploader without the ``[server]``
 extra (tests/uploader/test_packaging.py blocks them and runs the uploader).
 """
+
+import os as _os
+
+# gRPC's C core logs handshake failures and the like on stderr at INFO level; the CLI
+# reports errors itself, so only the core's own errors may reach the terminal.
+_os.environ.setdefault("GRPC_VERBOSITY", "ERROR")

@@ -206,7 +206,13 @@ def rpc_error_exit(err: grpc.RpcError, endpoint: Endpoint | None = None) -> int:
     code = call.code()
     details = call.details() or ""
     if code == grpc.StatusCode.UNAVAILABLE and endpoint is not None:
-        if endpoint.tls and _is_tls_failure(details):
+        if endpoint.tls and "WRONG_VERSION_NUMBER" in details:
+            # The TLS handshake met plaintext: the gateway does not use TLS at all.
+            details = (
+                f"TLS: the gateway at {endpoint} does not speak TLS (it answered in plaintext); "
+                f"use http://{endpoint.target} or just {endpoint.target} ({details})"
+            )
+        elif endpoint.tls and _is_tls_failure(details):
             # gRPC reports a refused certificate as a generic connection failure;
             # say what it is, since retrying cannot fix it.
             details = (

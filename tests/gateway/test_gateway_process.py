@@ -163,3 +163,18 @@ def test_a_second_gateway_on_a_busy_port_refuses_to_start(tmp_path: Path) -> Non
         assert not (tmp_path / "c").exists()  # refused before creating anything
     finally:
         first.close()
+
+
+def test_https_to_a_plaintext_gateway_says_so(tmp_path: Path) -> None:
+    from tests.gateway.helpers import start_replica
+
+    plain = start_replica(tmp_path)
+    try:
+        r = _cli("status", "-d", f"https://{plain.target}", "route-views2/bgpdata/2014.05/UPDATES/x.bz2")
+        assert r.returncode != 0
+        want = f"does not speak TLS (it answered in plaintext); use http://{plain.target}"
+        assert want in r.stderr, r.stderr
+        assert "not trusted" not in r.stderr
+        assert "ssl_transport_security" not in r.stderr  # no raw gRPC core log line
+    finally:
+        plain.close()
