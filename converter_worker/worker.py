@@ -243,9 +243,9 @@ def _converted(result: ConvertResult, uris: dict[str, str]) -> Any:
         if s.truncated_at is not None:
             r.first_errors.insert(
                 0,
-                f"stopped at byte {s.truncated_at} of the decompressed stream: the file is truncated "
-                "or its compressed data is corrupt there (next line); every complete record before "
-                "it was converted, nothing after it",
+                f"stopped: truncated at byte {s.truncated_at} of the decompressed stream (the file "
+                "ends early or its compressed data is corrupt there: next line); every complete "
+                "record before it was converted, nothing after it",
             )
         if result.mrt_type:
             if r.mrt_type and r.mrt_type != result.mrt_type:
