@@ -67,10 +67,21 @@ def test_filename_and_project_flags(gateway: Gateway, tmp_path: Path) -> None:
 
 
 def test_empty_file_sends_header_only(gateway: Gateway, tmp_path: Path) -> None:
+    """The CLI refuses an empty file (a dump still being written); the upload function
+    itself, which backfill and watch use after their own checks, sends a header only."""
+    from rvcloud.cli.client import GatewayClient
+    from rvcloud.cli.progress import make_progress
+    from rvcloud.cli.upload import upload_file
+
     f = tmp_path / "route-views2" / "bgpdata" / "2024.01" / "UPDATES" / "updates.20240101.0000.bz2"
     f.parent.mkdir(parents=True)
     f.touch()
-    assert upload_to_cloudz_main(["-f", str(f), "-d", gateway.address, "--no-wait", "-q"]) == 0
+    assert upload_to_cloudz_main(["-f", str(f), "-d", gateway.address, "--no-wait", "-q"]) == 2
+    assert gateway.fake.uploads == []
+    with grpc.insecure_channel(gateway.address) as ch:
+        name = "route-views2/bgpdata/2024.01/UPDATES/updates.20240101.0000.bz2"
+        client = GatewayClient(ch)
+        upload_file(client, str(f), "routeviews", name, wait=False, progress=make_progress(True), timeout=30)
     [rec] = gateway.fake.uploads
     assert rec.chunk_sizes == []
     assert rec.header.size == 0

@@ -325,8 +325,9 @@ def _by_record(pairs: Iterator[tuple[dict[str, Any], Any]]) -> Iterator[Any]:
     yield from (p for _, p in sorted(group, key=lambda g: _key(g[0])))
 
 
-def _warehouse_rows(svc: LocalService, table: str, filename: str) -> Iterator[dict[str, Any]]:
-    """Rows of one file queried back, ordered by record, in chunks (bounded memory)."""
+def _warehouse_rows(svc: LocalService, table: str, filename: str, every: int) -> Iterator[dict[str, Any]]:
+    """Rows of one file queried back (the records whose index is a multiple of ``every``),
+    ordered by record, in chunks (bounded memory)."""
     from rvcloud.mrt.schema import COLUMN_NAMES
 
     epoch = dt.datetime(1970, 1, 1)
@@ -336,7 +337,7 @@ def _warehouse_rows(svc: LocalService, table: str, filename: str) -> Iterator[di
     while start <= last:
         rows = svc.query(
             f"SELECT {cols} FROM {table} WHERE source_file = ? AND record_index >= ? AND record_index < ? "
-            "ORDER BY record_index",
+            f"AND MOD(record_index, {every}) = 0 ORDER BY record_index",
             [filename, start, start + step],
         )
         for values in rows:
@@ -358,16 +359,24 @@ def test_warehouse_rows_equal_bgpdump_field_by_field(
     """Rows queried back from the warehouse, every field against `bgpdump -m -v -l`.
 
     bgpdump's lines are matched to records through our decoder's row order (the decoder
-    itself is checked line by line against bgpdump in tests/mrt)."""
+    itself is checked line by line against bgpdump in tests/mrt). On BigQuery every
+    tenth record is compared (every column type goes through the same load; fetching
+    half a million rows from the emulator alone takes a minute and a half), and the
+    row count of the whole file is checked."""
     from rvcloud.mrt import DecodeStats
     from tests.mrt.mrt_helpers import bgpdump_lines, compare_line, iter_rows
 
     path = shared_mrt_dir() / name
-    if rows_by_type(svc, filename) == {}:
+    counts = rows_by_type(svc, filename)
+    if counts == {}:
         code, rec = svc.upload(path, filename)
         assert code == 0, rec
-    ours = _by_record((r, r) for r in _warehouse_rows(svc, table, filename))
-    lines = _by_record(zip(iter_rows(path, DecodeStats()), bgpdump_lines(path), strict=True))
+        counts = rows_by_type(svc, filename)
+    assert sum(counts.values()) == expected
+    every = 10 if svc.cloud else 1
+    ours = _by_record((r, r) for r in _warehouse_rows(svc, table, filename, every))
+    pairs = zip(iter_rows(path, DecodeStats()), bgpdump_lines(path), strict=True)
+    lines = _by_record((r, line) for r, line in pairs if r["record_index"] % every == 0)
     n, bad = 0, []
     for line in lines:
         row = next(ours, None)
@@ -378,7 +387,7 @@ def test_warehouse_rows_equal_bgpdump_field_by_field(
         n += 1
     assert next(ours, None) is None, "the warehouse has more rows than bgpdump lines"
     assert not bad, "\n".join(bad)
-    assert n == expected
+    assert n == expected if every == 1 else expected // every // 2 < n < expected // every * 2
 
 
 def test_raw_object_keeps_bytes_type_and_metadata(svc: LocalService) -> None:
