@@ -91,9 +91,15 @@ def test_backfill_uploads_every_file_then_rerun_uploads_nothing(svc: Service, wo
     assert again["uploads_started"] == 0
     assert again["counts"] == {"uploaded": 0, "present": len(tree.names), "failed": 0, "would_upload": 0}
     assert {f["outcome"] for f in again["files"]} == {"present"}
-    ratio = rerun_wall / first_wall
-    print(f"first run {first_wall:.2f} s, re-run {rerun_wall:.2f} s, ratio {ratio:.1%}")
-    assert ratio < 0.05, (first_wall, rerun_wall)
+    # Compared on the backfills' own clocks ("seconds": from the command's start to its
+    # report): the interpreter's start and imports (~0.2 s) are the same for both runs
+    # and say nothing about the tree.
+    ratio = again["seconds"] / report["seconds"]
+    print(
+        f"first run {report['seconds']:.2f} s ({first_wall:.2f} s with interpreter start), "
+        f"re-run {again['seconds']:.3f} s ({rerun_wall:.2f} s), ratio {ratio:.1%}"
+    )
+    assert ratio < 0.05, (report["seconds"], again["seconds"], first_wall, rerun_wall)
 
 
 def test_dry_run_and_filters(svc: Service, work: dict[str, Any], tmp_path: Path) -> None:
