@@ -88,7 +88,8 @@ def run_status(args: argparse.Namespace) -> int:
         width = max(len(label) for label, _ in lines)
         for label, value in lines:
             print(f"{label + ':':<{width + 1}} {value}")
-    return EXIT_OK
+    # Scripts ask `rvcloud status NAME && ...`: a FAILED file is a failure, as for upload.
+    return EXIT_FAILED if record.status == gateway_pb2.STATUS_FAILED else EXIT_OK
 
 
 def _timestamp(text: str, *, end_of_day: bool) -> int:

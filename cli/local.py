@@ -213,7 +213,7 @@ def run_local(args: argparse.Namespace) -> int:
     except ImportError as e:
         print(
             f"error: rvcloud local runs the service, which needs the server packages ({e.name} is missing): "
-            "pip install '.[server]'",
+            "pip install 'rvcloud[server]'",
             file=sys.stderr,
         )
         return EXIT_USAGE

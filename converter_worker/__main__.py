@@ -5,12 +5,18 @@ from __future__ import annotations
 import argparse
 import sys
 
-from rvcloud.backends.bus.consume import run_until_signalled
-from rvcloud.backends.factory import open_blob_store, open_event_bus, open_status_store
-from rvcloud.backends.logs import setup_logging
-from rvcloud.backends.metrics import MetricsServer, StageMetrics
-from rvcloud.backends.settings import Settings, add_worker_args
-from rvcloud.converter_worker.worker import Converter
+try:
+    from rvcloud.backends.bus.consume import run_until_signalled
+    from rvcloud.backends.factory import open_blob_store, open_event_bus, open_status_store
+    from rvcloud.backends.logs import setup_logging
+    from rvcloud.backends.metrics import MetricsServer, StageMetrics
+    from rvcloud.backends.settings import Settings, add_worker_args
+    from rvcloud.converter_worker.worker import Converter
+except ImportError as e:  # an uploader-only install (no [server] extra)
+    sys.exit(
+        f"error: the converter needs the server packages ({e.name or e} is missing): "
+        "pip install 'rvcloud[server]'"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

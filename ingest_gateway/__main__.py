@@ -8,11 +8,17 @@ import signal
 import sys
 import threading
 
-from rvcloud.backends.factory import open_blob_store, open_event_bus, open_status_store
-from rvcloud.backends.settings import Settings, add_backend_args
-from rvcloud.ingest_gateway.app import GatewayApp, GatewayConfig
-from rvcloud.ingest_gateway.auth import AuthConfigError, make_authenticator
-from rvcloud.ingest_gateway.logs import setup_logging
+try:
+    from rvcloud.backends.factory import open_blob_store, open_event_bus, open_status_store
+    from rvcloud.backends.settings import Settings, add_backend_args
+    from rvcloud.ingest_gateway.app import GatewayApp, GatewayConfig
+    from rvcloud.ingest_gateway.auth import AuthConfigError, make_authenticator
+    from rvcloud.ingest_gateway.logs import setup_logging
+except ImportError as e:  # an uploader-only install (no [server] extra)
+    sys.exit(
+        f"error: the gateway needs the server packages ({e.name or e} is missing): "
+        "pip install 'rvcloud[server]'"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -5,14 +5,20 @@ from __future__ import annotations
 import argparse
 import sys
 
-from rvcloud.backends.bus.batch import subscribe_batch
-from rvcloud.backends.bus.consume import run_until_signalled
-from rvcloud.backends.factory import open_blob_store, open_event_bus, open_status_store, open_warehouse
-from rvcloud.backends.logs import setup_logging
-from rvcloud.backends.metrics import FileCountsCollector, MetricsServer, StageMetrics
-from rvcloud.backends.settings import Settings, add_worker_args
-from rvcloud.loader_worker.worker import Loader
-from rvcloud.metadata.sweeper import Sweeper
+try:
+    from rvcloud.backends.bus.batch import subscribe_batch
+    from rvcloud.backends.bus.consume import run_until_signalled
+    from rvcloud.backends.factory import open_blob_store, open_event_bus, open_status_store, open_warehouse
+    from rvcloud.backends.logs import setup_logging
+    from rvcloud.backends.metrics import FileCountsCollector, MetricsServer, StageMetrics
+    from rvcloud.backends.settings import Settings, add_worker_args
+    from rvcloud.loader_worker.worker import Loader
+    from rvcloud.metadata.sweeper import Sweeper
+except ImportError as e:  # an uploader-only install (no [server] extra)
+    sys.exit(
+        f"error: the loader needs the server packages ({e.name or e} is missing): "
+        "pip install 'rvcloud[server]'"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -123,6 +123,17 @@ def test_status_json(gateway: Gateway, capsys: pytest.CaptureFixture[str]) -> No
     assert doc["status"] == "DONE" and doc["load_id"] == "load-1"
 
 
+def test_status_of_a_failed_file_exits_1(gateway: Gateway, capsys: pytest.CaptureFixture[str]) -> None:
+    rec = _full_record()
+    rec.status = gateway_pb2.STATUS_FAILED
+    rec.error = "converting: not an MRT file"
+    gateway.fake.records[("routeviews", NAME)] = rec
+    assert main(["status", "-d", gateway.address, NAME]) == 1
+    assert "not an MRT file" in capsys.readouterr().out
+    assert main(["status", "-d", gateway.address, "--json", NAME]) == 1
+    assert json.loads(capsys.readouterr().out)["status"] == "FAILED"
+
+
 def test_status_not_found(gateway: Gateway, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["status", "-d", gateway.address, "nope/bgpdata/x.bz2"]) == 1
     assert "not found" in capsys.readouterr().err

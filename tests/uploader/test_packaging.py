@@ -79,3 +79,20 @@ def test_console_scripts_py_typed_and_python_m(tmp_path: Path) -> None:
         timeout=60,
     )
     assert r.returncode == 0 and "--dry-run" in r.stdout
+
+
+def test_gateway_without_server_packages_says_what_is_missing(tmp_path: Path) -> None:
+    """`python -m rvcloud.ingest_gateway` on an archive host: one line naming the extra, no traceback."""
+    run = "import runpy\nrunpy.run_module('rvcloud.ingest_gateway', run_name='__main__')\n"
+    script = BLOCKER.split("from rvcloud.cli.main", 1)[0] + run
+    r = subprocess.run(
+        [sys.executable, "-c", script, "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=uploader_env(tmp_path),
+    )
+    assert r.returncode == 1, r.stderr
+    assert "error: the gateway needs the server packages" in r.stderr
+    assert "pip install 'rvcloud[server]'" in r.stderr
+    assert "Traceback" not in r.stderr, r.stderr
