@@ -124,8 +124,11 @@ def _cell(value: Any) -> str:
 def run_query(args: argparse.Namespace) -> int:
     words = args.sql.lstrip(" \t\r\n(").split(None, 1)
     if not words or words[0].upper() not in _READ_ONLY_STATEMENTS:
+        first = words[0] if words else "(empty)"
         print(
-            "error: only read-only queries are allowed (SELECT, WITH, SHOW, DESCRIBE, ...)", file=sys.stderr
+            f"error: {first!r} does not start a read-only query; only read-only queries are allowed "
+            "(SELECT, WITH, SHOW, DESCRIBE, ...)",
+            file=sys.stderr,
         )
         return EXIT_USAGE
     from rvcloud.backends.settings import Settings, embedded_urls

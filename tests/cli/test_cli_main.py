@@ -321,8 +321,13 @@ def test_query_table_and_json(
     assert urls[-1] == f"duckdb://{tmp_path}/x.duckdb"
 
 
-def test_query_refuses_writes(fake_warehouse: tuple[FakeWarehouse, list[str]], tmp_path: Path) -> None:
+def test_query_refuses_writes(
+    fake_warehouse: tuple[FakeWarehouse, list[str]], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["query", "--data-dir", str(tmp_path), "DELETE FROM ribs"]) == 2
+    assert main(["query", "--data-dir", str(tmp_path), "SELEC 1"]) == 2  # a typo is named as such
+    err = capsys.readouterr().err
+    assert "'DELETE' does not start a read-only query" in err and "'SELEC' does not start" in err
     assert fake_warehouse[0].sql == []
 
 
