@@ -387,6 +387,10 @@ def print_summary(results: Sequence[FileResult], seconds: float, *, dry_run: boo
         parts.append(f"{counts[WOULD_UPLOAD]} would be uploaded")
     parts.append(f"{counts[FAILED]} failed")
     print(f"{len(results)} files: " + ", ".join(parts) + f" in {seconds:.1f} s", file=stream)
+    if dry_run:
+        for r in results:
+            if r.outcome == WOULD_UPLOAD:
+                print(f"  would upload {r.file.filename}", file=stream)
     failed = [r for r in results if r.outcome == FAILED]
     for r in failed[:20]:
         print(f"  FAILED {r.file.filename}: {r.error}", file=stream)
@@ -448,6 +452,12 @@ def run_backfill(args: argparse.Namespace) -> int:
         print_summary(results, seconds, dry_run=args.dry_run, stream=out)
     for path, reason in stats.unreadable:
         print(f"warning: cannot read {path}: {reason}", file=sys.stderr)
+    if not results:
+        print(
+            f"warning: no archive files under {args.root}: expected COLLECTOR/bgpdata/YYYY.MM/"
+            "{RIBS,UPDATES}/..., bgpdata/YYYY.MM/... or rrcNN/YYYY.MM/... below it",
+            file=sys.stderr,
+        )
     if args.json:
         report = {
             "root": os.path.abspath(args.root),

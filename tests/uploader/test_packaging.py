@@ -96,3 +96,21 @@ def test_gateway_without_server_packages_says_what_is_missing(tmp_path: Path) ->
     assert "error: the gateway needs the server packages" in r.stderr
     assert "pip install 'rvcloud[server]'" in r.stderr
     assert "Traceback" not in r.stderr, r.stderr
+
+
+def test_backfill_dry_run_text_lists_files_and_an_empty_tree_warns(
+    gateway: Gateway, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from rvcloud.cli.main import main
+
+    name = "route-views.jinx/bgpdata/2024.01/UPDATES/updates.20240101.0000.bz2"
+    (tmp_path / "a" / name).parent.mkdir(parents=True)
+    (tmp_path / "a" / name).write_bytes(b"x")
+    state = ["--state", str(tmp_path / "s")]
+    assert main(["backfill", str(tmp_path / "a"), "-d", gateway.address, "--dry-run", *state]) == 0
+    assert f"  would upload {name}" in capsys.readouterr().out
+    (tmp_path / "flat").mkdir()
+    (tmp_path / "flat" / "updates.20240101.0000.bz2").write_bytes(b"x")
+    assert main(["backfill", str(tmp_path / "flat"), "-d", gateway.address, "--dry-run", *state]) == 0
+    assert "warning: no archive files under" in capsys.readouterr().err
+    assert gateway.fake.uploads == []
