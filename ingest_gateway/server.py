@@ -473,16 +473,20 @@ class GatewayService(pb_grpc.GatewayServicer):
                     keep_lease()
             except grpc.RpcError as e:  # client went away mid-stream
                 keep_partial()
+                why = str(e) or "the client went away"
                 raise _Abort(
-                    grpc.StatusCode.CANCELLED, f"{where}: stream broken at byte {received}: {e}"
+                    grpc.StatusCode.CANCELLED, f"{where}: stream broken at byte {received}: {why}"
                 ) from None
             if not context.is_active():
                 keep_partial()
                 raise _Abort(grpc.StatusCode.CANCELLED, f"{where}: client cancelled at byte {received}")
             if received != h.size:
                 keep_partial()
+                # (Also what a client's deadline looks like when the stream's end is seen
+                # before the cancellation: the message names the byte either way.)
                 raise _Abort(
-                    grpc.StatusCode.DATA_LOSS, f"{where}: got {received} bytes, header says {h.size}"
+                    grpc.StatusCode.DATA_LOSS,
+                    f"{where}: stream ended at byte {received}, the header declared {h.size} bytes",
                 )
             digest = hasher.hexdigest()
             if digest != h.sha256:
