@@ -37,8 +37,7 @@ import pyarrow.compute as pc
 
 from rvcloud.backends.warehouse import avro_columns
 from rvcloud.backends.warehouse.avro_chunks import ContainerReader
-from rvcloud.backends.warehouse.avro_columns import ARROW_SCHEMA as _ARROW_OUT
-from rvcloud.backends.warehouse.avro_columns import ARROW_TYPES as _ARROW
+from rvcloud.backends.warehouse.avro_columns import ARROW_SCHEMA, ARROW_TYPES
 from rvcloud.backends.warehouse.base import LoadResult, Warehouse
 from rvcloud.mrt.schema import COLUMNS, TABLES, duckdb_ddl
 
@@ -46,9 +45,6 @@ log = logging.getLogger(__name__)
 
 BATCH_ROWS = 50_000
 
-# Arrow types and schema of a batch as inserted (avro_columns.ARROW_SCHEMA): polars gives
-# timestamp-micros as UTC instants; they are cast to naive UTC before DuckDB sees them,
-# because DuckDB would convert TIMESTAMPTZ with the session time zone.
 _COLS_SQL = ", ".join(f'"{c.name}"' for c in COLUMNS)
 
 _LOADS_DDL = (
@@ -63,25 +59,19 @@ def _is_lock_error(e: duckdb.Error) -> bool:
 
 
 def _polars_table(chunk: bytes) -> pa.Table:
-    """``_batch_table`` with polars' generic Avro reader (any schema it can cast to ours)."""
+    """One complete Avro container (a chunk of a file) as an Arrow table of ``ARROW_SCHEMA``,
+    through polars' generic Avro reader (any schema it can cast to ours)."""
     t = pl.read_avro(io.BytesIO(chunk)).to_arrow()
-    # Lists are never NULL in the row model; timestamps become naive UTC (see _ARROW_OUT).
+    # Lists are never NULL in the row model. polars gives timestamp-micros as UTC instants;
+    # they are cast to naive UTC because DuckDB would convert TIMESTAMPTZ with the session
+    # time zone.
     cols = []
     for c in COLUMNS:
         col = t.column(c.name)
         if c.type.endswith("_list"):
             col = pc.fill_null(col, pa.scalar([], col.type))
-        cols.append(col.cast(_ARROW[c.type]))
-    return pa.table(cols, schema=_ARROW_OUT)
-
-
-def _batch_table(chunk: bytes) -> pa.Table:
-    """One complete Avro container (a chunk of a file) as an Arrow table of the row model."""
-    if avro_columns.accel_enabled():
-        t = avro_columns.container_table(chunk)
-        if t is not None:
-            return t
-    return _polars_table(chunk)
+        cols.append(col.cast(ARROW_TYPES[c.type]))
+    return pa.table(cols, schema=ARROW_SCHEMA)
 
 
 def iter_avro_batches(
@@ -261,7 +251,7 @@ class DuckDBWarehouse(Warehouse):
                 failure.append(e)  # DuckDB rewraps it; the caller gets the original
                 raise
 
-        reader = pa.RecordBatchReader.from_batches(_ARROW_OUT, _prefetched(batches()))
+        reader = pa.RecordBatchReader.from_batches(ARROW_SCHEMA, _prefetched(batches()))
         con.register("_rvcloud_batches", reader)
         try:
             con.execute(f'INSERT INTO "{table}" ({_COLS_SQL}) SELECT {_COLS_SQL} FROM _rvcloud_batches')

@@ -71,7 +71,7 @@ def test_real_files_decode_as_polars_does(converted: dict[str, bytes]) -> None:
         assert [b.num_rows for b in fast] == [b.num_rows for b in slow], key
         for a, b in zip(fast, slow, strict=True):
             a.validate(full=True)
-            assert a.schema == duckdb._ARROW_OUT
+            assert a.schema == avro_columns.ARROW_SCHEMA
             assert a.equals(b), key
     rib = pa.concat_tables(batches(converted[f"{JINX_RIB}/ribs"], True))
     assert rib.num_rows == 503_590
@@ -83,8 +83,8 @@ def test_small_batches_and_the_chunk_path(converted: dict[str, bytes]) -> None:
     fast, slow = batches(data, True, 7_000), batches(data, False, 7_000)
     assert len(fast) > 3
     assert pa.concat_tables(fast).equals(pa.concat_tables(slow))
-    # _batch_table (one whole container) takes the C path too.
-    assert duckdb._batch_table(data).equals(pa.concat_tables(slow))
+    # One whole container through the C path too.
+    assert avro_columns.container_table(data).equals(pa.concat_tables(slow))
 
 
 def test_switched_off_by_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -156,7 +156,7 @@ def fastavro_container(
 
 
 def expected_table(rows: list[dict[str, Any]]) -> pa.Table:
-    return pa.Table.from_pylist(rows, schema=duckdb._ARROW_OUT)
+    return pa.Table.from_pylist(rows, schema=avro_columns.ARROW_SCHEMA)
 
 
 @pytest.mark.parametrize("codec", ["null", "deflate"])
@@ -173,7 +173,7 @@ def test_synthetic_edge_cases(codec: str) -> None:
 def test_empty_container_and_empty_block() -> None:
     empty = fastavro_container([])
     assert batches(empty, True) == []
-    assert duckdb._batch_table(empty).num_rows == 0
+    assert avro_columns.container_table(empty).num_rows == 0
     # A block of zero records and zero bytes is fine; with a byte left over it is not.
     assert avro_columns.decode_blocks([b""], [0]).num_rows == 0
     with pytest.raises(ValueError, match="continues after its last record"):
